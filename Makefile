@@ -1,0 +1,63 @@
+# voicefleet: `make demo` runs the fleet on this machine, `make test` proves every part.
+# Both install what is missing first (scripts/setup.sh, cached per user).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+CACHE ?= $(or $(VOICEFLEET_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/voicefleet)
+export VOICEFLEET_CACHE := $(CACHE)
+export PATH := $(CACHE)/bin:$(PATH)
+PY := .venv/bin/python
+DENO := $(CACHE)/bin/deno
+TOKEN_FN := supabase/functions/livekit-token
+
+.PHONY: demo test setup generate check-generated lint python-tests frontend-tests deno-tests \
+	format constraints clean
+
+demo: setup
+	$(PY) -m voicefleet_operator.cli demo
+
+test: setup
+	@start=$$SECONDS; \
+	for target in check-generated lint python-tests frontend-tests deno-tests; do \
+	  step=$$SECONDS; echo "==> make $$target"; \
+	  $(MAKE) --no-print-directory $$target; \
+	  echo "    $$target: $$((SECONDS - step))s"; \
+	done; \
+	echo "make test: every suite passed in $$((SECONDS - start))s"
+
+setup:
+	@scripts/setup.sh
+
+# Committed artifacts generated from one source: the CRD, the configuration reference.
+generate:
+	$(PY) -m voicefleet_operator.generate
+
+check-generated:
+	$(PY) -m voicefleet_operator.generate --check
+
+lint:
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+# pytest exits 5 when it collected nothing: for this suite that is a failure, not a pass.
+python-tests:
+	@rc=0; $(PY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
+
+frontend-tests:
+	cd frontend && npm run --silent typecheck && npm test
+
+deno-tests:
+	cd $(TOKEN_FN) && $(DENO) check index.ts && $(DENO) lint && $(DENO) test --allow-env --allow-net
+
+format:
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+constraints:
+	( echo "# Exact versions the test suite runs on; regenerate with 'make constraints'."; \
+	  .venv/bin/pip freeze --exclude-editable | grep -v '^-e' | sort ) > constraints.txt
+
+clean:
+	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache frontend/dist

@@ -1,0 +1,157 @@
+"""The agent worker's configuration: the part of a VoiceAgent that one worker process needs.
+
+These models are the single source of truth for the pipeline schema. The operator embeds them
+in the VoiceAgent CRD (voicefleet_operator.spec), renders an `AgentConfig` into each region's
+ConfigMap, and the worker parses that same JSON back with `AgentConfig.model_validate_json`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+Seconds = Annotated[float, Field(ge=0, le=60)]
+Ratio = Annotated[float, Field(gt=0, le=1)]
+
+# Identifier the cloud plugins read their key from, by provider name.
+PROVIDER_KEYS: dict[str, str] = {"deepgram": "DEEPGRAM_API_KEY", "google": "GOOGLE_API_KEY"}
+
+DEFAULT_STT_MODEL = "nova-3"
+DEFAULT_LLM_MODEL = "gemini-2.0-flash-001"
+DEFAULT_TTS_MODEL = "aura-2-andromeda-en"
+
+
+class Model(BaseModel):
+    """Base for every spec model: camelCase on the wire, unknown fields rejected."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        use_attribute_docstrings=True,
+    )
+
+
+class Simulation(Model):
+    """Behaviour of a `simulated` provider, for tests and benchmarks."""
+
+    delay_seconds: Seconds = 0.2
+    """Time to the first result: STT final after speech ends, LLM first token, TTS first audio."""
+    fail: bool = False
+    """Fail every request, to exercise the fallback chain."""
+
+
+class VADSpec(Model):
+    """Voice activity detection."""
+
+    provider: Literal["silero"] = "silero"
+    """Voice activity detector. Silero runs locally from the model shipped in its plugin."""
+    activation_threshold: Ratio = 0.5
+    """Speech probability above which audio counts as speech."""
+    min_silence_seconds: Seconds = 0.55
+    """Silence that ends a speech segment."""
+
+
+class STTSpec(Model):
+    """One speech-to-text provider in a fallback chain."""
+
+    provider: Literal["deepgram", "offline", "simulated"]
+    """deepgram (cloud, needs DEEPGRAM_API_KEY), offline (PocketSphinx, no key) or simulated."""
+    model: str = DEFAULT_STT_MODEL
+    """Provider model name; deepgram defaults to nova-3."""
+    language: str = Field(default="en-US", pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+    """BCP-47 language tag."""
+    simulation: Simulation = Field(default_factory=Simulation)
+    """Latency and failure of the simulated provider; ignored by others."""
+
+
+class LLMSpec(Model):
+    """One language model provider in a fallback chain."""
+
+    provider: Literal["google", "openai", "offline", "simulated"]
+    """google (Gemini, needs GOOGLE_API_KEY), openai (any OpenAI-compatible server),
+    offline (deterministic local stand-in, no key) or simulated."""
+    model: str = DEFAULT_LLM_MODEL
+    """Model name; google defaults to gemini-2.0-flash-001, pinned so upgrades are deliberate."""
+    temperature: float = Field(default=0.6, ge=0, le=2)
+    """Sampling temperature, 0 to 2."""
+    base_url: str | None = Field(default=None, pattern=r"^https?://")
+    """Base URL of an OpenAI-compatible server (vLLM, Ollama); openai provider only."""
+    simulation: Simulation = Field(default_factory=Simulation)
+    """Latency and failure of the simulated provider; ignored by others."""
+
+
+class TTSSpec(Model):
+    """One text-to-speech provider in a fallback chain."""
+
+    provider: Literal["deepgram", "offline", "simulated"]
+    """deepgram (cloud, needs DEEPGRAM_API_KEY), offline (espeak-ng, no key) or simulated."""
+    model: str = DEFAULT_TTS_MODEL
+    """Voice model; deepgram defaults to aura-2-andromeda-en."""
+    simulation: Simulation = Field(default_factory=Simulation)
+    """Latency and failure of the simulated provider; ignored by others."""
+
+
+class TurnSpec(Model):
+    """When a user's turn ends and how the agent may be interrupted."""
+
+    min_endpointing_delay_seconds: Seconds = 0.5
+    """Silence after speech before the turn may end."""
+    max_endpointing_delay_seconds: Seconds = 3.0
+    """Longest wait for the user to continue before the turn ends."""
+    allow_interruptions: bool = True
+    """Let the user talk over the agent and stop its speech."""
+    preemptive_generation: bool = True
+    """Start the LLM on the interim transcript before the turn is confirmed."""
+
+
+class PipelineSpec(Model):
+    """The voice pipeline: VAD → STT → LLM → TTS. Each list is a fallback chain, first first."""
+
+    vad: VADSpec = Field(default_factory=VADSpec)
+    """Voice activity detection."""
+    stt: list[STTSpec] = Field(min_length=1, max_length=5)
+    """Speech-to-text providers, tried in order."""
+    llm: list[LLMSpec] = Field(min_length=1, max_length=5)
+    """Language models, tried in order."""
+    tts: list[TTSSpec] = Field(min_length=1, max_length=5)
+    """Text-to-speech providers, tried in order."""
+    turn: TurnSpec = Field(default_factory=TurnSpec)
+    """Turn detection and interruptions."""
+
+    def cloud_providers(self) -> set[str]:
+        """Names of the providers in use that need an API key."""
+        names: set[str] = {p.provider for stage in (self.stt, self.llm, self.tts) for p in stage}
+        return names & PROVIDER_KEYS.keys()
+
+
+class ObservabilitySpec(Model):
+    """Metrics and traces of the agent workers."""
+
+    metrics_port: int = Field(default=9100, ge=1, le=65535)
+    """Port of the worker's /metrics, /healthz and /readyz endpoints."""
+    otlp_endpoint: str | None = Field(default=None, pattern=r"^https?://")
+    """OTLP endpoint for traces; none disables trace export."""
+    trace_sample_ratio: Ratio = 1.0
+    """Share of sessions traced, in (0, 1]."""
+
+
+class AgentConfig(Model):
+    """Everything one worker process needs, rendered by the operator into a ConfigMap."""
+
+    agent_name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    """LiveKit explicit-dispatch name the worker registers."""
+    instructions: str
+    """System instructions for the LLM."""
+    pipeline: PipelineSpec
+    """The voice pipeline."""
+    region: str = "local"
+    """Region label on metrics and traces."""
+    sessions_per_worker: int = Field(default=8, ge=1, le=256)
+    """Sessions one worker accepts before it reports itself full."""
+    drain_timeout_seconds: int = Field(default=1800, ge=0, le=86400)
+    """On SIGTERM, how long active sessions may continue before the worker exits."""
+    observability: ObservabilitySpec = Field(default_factory=ObservabilitySpec)
+    """Metrics and traces."""

@@ -1,0 +1,26 @@
+"""`voicefleet`: the user's command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from voicefleet_operator import generate
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="voicefleet", description="voicefleet command line")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("demo", help="run the whole fleet on this machine (Ctrl-C stops it)")
+    gen = commands.add_parser("generate", help="write the CRD and configuration reference")
+    gen.add_argument("--check", action="store_true", help="fail if a generated file is stale")
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        from voicefleet_operator.demo import run_demo
+
+        return run_demo()
+    return generate.main(["--check"] if args.check else [])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

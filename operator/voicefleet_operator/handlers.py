@@ -1,0 +1,100 @@
+"""kopf handlers: thin shells around rendering (render.py) and the scaling policy (policy.py)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+import pydantic
+
+from voicefleet_operator import conditions as cond
+from voicefleet_operator.kube import OWNED_KINDS, Kube
+from voicefleet_operator.render import Owner, region_objects
+from voicefleet_operator.spec import GROUP, PLURAL, VERSION, VoiceAgentSpec
+
+RESOURCE = (GROUP, VERSION, PLURAL)
+kube = Kube()
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    # status is a typed schema, so kopf keeps its bookkeeping in annotations instead.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    settings.posting.level = logging.INFO
+    settings.watching.server_timeout = 300
+    settings.execution.max_workers = 8
+
+
+def parse_spec(spec: Any) -> VoiceAgentSpec:
+    """The typed spec, or a permanent error with one line per problem."""
+    try:
+        return VoiceAgentSpec.model_validate(dict(spec))
+    except pydantic.ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'spec'}: {e['msg']}" for e in error.errors()
+        )
+        raise kopf.PermanentError(f"invalid spec: {problems}") from None
+
+
+def current_replicas(status: Any, region: str, minimum: int) -> int:
+    """The replica count the fleet has been given so far (status), else the region minimum."""
+    for entry in (status or {}).get("regions", []):
+        if entry.get("name") == region:
+            return int(entry.get("desiredReplicas", minimum))
+    return minimum
+
+
+@kopf.on.resume(*RESOURCE)
+@kopf.on.create(*RESOURCE)
+@kopf.on.update(*RESOURCE, field="spec")
+def reconcile(
+    body: kopf.Body, status: kopf.Status, patch: kopf.Patch, logger: kopf.Logger, **_: Any
+) -> None:
+    """Bring every region's objects in line with the spec; remove those of dropped regions."""
+    spec = parse_spec(body["spec"])
+    owner = Owner(body.metadata.name or "", body.metadata.namespace or "", body.metadata.uid or "")
+    regions: list[dict[str, Any]] = []
+    for region in spec.regions:
+        replicas = current_replicas(status, region.name, region.min_replicas)
+        replicas = max(region.min_replicas, min(region.max_replicas, replicas))
+        for manifest in region_objects(owner, spec, region, replicas):
+            kube.apply(manifest)
+        regions.append({"name": region.name, "desiredReplicas": replicas})
+    removed = prune_regions(owner, {r.name for r in spec.regions})
+    if removed:
+        logger.info(f"removed regions no longer in the spec: {', '.join(sorted(removed))}")
+    generation = int(body.metadata.get("generation", 0))
+    patch.status["observedGeneration"] = generation
+    patch.status["agentName"] = spec.agent_name or owner.name
+    patch.status["regionCount"] = len(spec.regions)
+    patch.status["regions"] = merge_regions(status, regions)
+    patch.status["conditions"] = cond.set_condition(
+        list(status.get("conditions", [])),
+        cond.READY,
+        True,
+        "Reconciled",
+        f"{len(spec.regions)} region(s) applied",
+        generation,
+    )
+
+
+def prune_regions(owner: Owner, keep: set[str]) -> set[str]:
+    """Delete the objects of regions that left the spec; return their names."""
+    removed: set[str] = set()
+    for kind in OWNED_KINDS:
+        for item in kube.list(kind, owner.namespace, f"voicefleet.io/agent={owner.name}"):
+            region = item["metadata"].get("labels", {}).get("voicefleet.io/region")
+            if region and region not in keep:
+                kube.delete(kind, owner.namespace, item["metadata"]["name"])
+                removed.add(region)
+    return removed
+
+
+def merge_regions(status: Any, updates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per-region status for the regions in `updates`, keeping what else was observed."""
+    known = {entry["name"]: dict(entry) for entry in (status or {}).get("regions", [])}
+    return [{**known.get(update["name"], {}), **update} for update in updates]

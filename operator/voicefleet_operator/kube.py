@@ -1,0 +1,111 @@
+"""Thin Kubernetes client: server-side apply, list and delete of the objects the operator owns."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from kubernetes import client
+
+FIELD_MANAGER = "voicefleet-operator"
+
+
+@dataclass(frozen=True)
+class Kind:
+    """Where a kind lives in the API."""
+
+    group_version: str
+    plural: str
+
+    def path(self, namespace: str, name: str | None = None) -> str:
+        prefix = "/api/v1" if self.group_version == "v1" else f"/apis/{self.group_version}"
+        base = f"{prefix}/namespaces/{namespace}/{self.plural}"
+        return f"{base}/{name}" if name else base
+
+
+KINDS: dict[str, Kind] = {
+    "ConfigMap": Kind("v1", "configmaps"),
+    "Service": Kind("v1", "services"),
+    "Pod": Kind("v1", "pods"),
+    "Deployment": Kind("apps/v1", "deployments"),
+    "PodDisruptionBudget": Kind("policy/v1", "poddisruptionbudgets"),
+}
+OWNED_KINDS = ("Deployment", "ConfigMap", "Service", "PodDisruptionBudget")
+
+
+class Kube:
+    """The few API calls the operator makes, on one shared ApiClient."""
+
+    def __init__(self, api: client.ApiClient | None = None) -> None:
+        self._api = api
+
+    @property
+    def api(self) -> client.ApiClient:
+        # Created on first use: the configuration is loaded after the handlers are imported.
+        if self._api is None:
+            self._api = client.ApiClient()
+        return self._api
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        query: list[tuple[str, str]] | None = None,
+        content_type: str = "application/json",
+        body: Any = None,
+    ) -> Any:
+        """One request; the decoded JSON answer, or ApiException for a non-2xx status."""
+        _, url, headers, payload, _ = self.api.param_serialize(
+            method,
+            path,
+            query_params=query,
+            header_params={"Content-Type": content_type, "Accept": "application/json"},
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        response = self.api.call_api(method, url, header_params=headers, body=payload)
+        data = response.read()
+        if not 200 <= response.status < 300:
+            raise client.ApiException(status=response.status, reason=response.reason, body=data)
+        return json.loads(data) if data else None
+
+    def apply(self, manifest: dict[str, Any]) -> Any:
+        """Server-side apply: we own exactly the fields we send, others keep theirs."""
+        meta = manifest["metadata"]
+        return self._call(
+            "PATCH",
+            KINDS[manifest["kind"]].path(meta["namespace"], meta["name"]),
+            query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
+            content_type="application/apply-patch+yaml",
+            body=yaml.safe_dump(manifest),
+        )
+
+    def list(self, kind: str, namespace: str, label_selector: str) -> list[dict[str, Any]]:
+        result = self._call(
+            "GET",
+            KINDS[kind].path(namespace),
+            query=[("labelSelector", label_selector)],
+        )
+        items: list[dict[str, Any]] = result.get("items", [])
+        return items
+
+    def delete(self, kind: str, namespace: str, name: str) -> None:
+        try:
+            self._call(
+                "DELETE",
+                KINDS[kind].path(namespace, name),
+                body={"propagationPolicy": "Background"},
+            )
+        except client.ApiException as error:
+            if error.status != 404:
+                raise
+
+    def annotate(self, kind: str, namespace: str, name: str, annotations: dict[str, str]) -> None:
+        self._call(
+            "PATCH",
+            KINDS[kind].path(namespace, name),
+            content_type="application/merge-patch+json",
+            body={"metadata": {"annotations": annotations}},
+        )

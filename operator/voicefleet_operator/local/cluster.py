@@ -1,0 +1,275 @@
+"""A Kubernetes control plane from plain processes: etcd, kube-apiserver, kube-controller-manager,
+kube-scheduler and KWOK, which plays the kubelet for fake nodes so pods reach Running."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import ssl
+import subprocess
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from voicefleet_operator.local.process import ComponentError, Process, binary, free_port
+
+ADMIN_USER = "voicefleet-admin"
+
+
+class KubectlError(ComponentError):
+    """kubectl failed; the message carries its error output."""
+
+
+KWOK_NODE = "kwok-node-0"
+
+
+@dataclass
+class LocalCluster:
+    """A control plane under `workdir`; `kubeconfig` is usable once `start()` returns."""
+
+    workdir: Path
+    nodes: int = 1
+    token: str = field(default_factory=lambda: secrets.token_hex(16))
+    processes: list[Process] = field(default_factory=list)
+    api_port: int = 0
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.workdir / "kubeconfig"
+
+    @property
+    def server(self) -> str:
+        return f"https://127.0.0.1:{self.api_port}"
+
+    def start(self, timeout: float = 90) -> LocalCluster:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._write_credentials()
+        etcd_port = self._start_etcd(timeout)
+        self._start_apiserver(etcd_port, timeout)
+        self._write_kubeconfig()
+        for start in (self._start_controller_manager, self._start_scheduler, self._start_kwok):
+            start(timeout)
+        self._create_nodes(timeout)
+        return self
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+        self.processes.clear()
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> str:
+        """Run kubectl against this cluster; raise with its stderr on failure."""
+        result = subprocess.run(
+            [binary("kubectl"), f"--kubeconfig={self.kubeconfig}", *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if check and result.returncode != 0:
+            raise KubectlError(f"kubectl {' '.join(args)}: {result.stderr.strip()}")
+        return result.stdout + (result.stderr if not check else "")
+
+    # -- processes -------------------------------------------------------------------------
+
+    def _spawn(self, name: str, args: list[str]) -> Process:
+        process = Process(name, args, self.workdir / "logs" / f"{name}.log").start()
+        self.processes.append(process)
+        return process
+
+    def _start_etcd(self, timeout: float) -> int:
+        client, peer = free_port(), free_port()
+        etcd = self._spawn(
+            "etcd",
+            [
+                binary("etcd"),
+                f"--data-dir={self.workdir / 'etcd'}",
+                f"--listen-client-urls=http://127.0.0.1:{client}",
+                f"--advertise-client-urls=http://127.0.0.1:{client}",
+                f"--listen-peer-urls=http://127.0.0.1:{peer}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
+                f"--initial-cluster=default=http://127.0.0.1:{peer}",
+                "--unsafe-no-fsync",  # test data: durability is not worth the disk latency
+                "--quota-backend-bytes=4294967296",
+            ],
+        )
+        etcd.wait_until(lambda: _http_ok(f"http://127.0.0.1:{client}/health"), timeout)
+        return client
+
+    def _start_apiserver(self, etcd_port: int, timeout: float) -> None:
+        self.api_port = free_port()
+        pki = self.workdir / "pki"
+        apiserver = self._spawn(
+            "kube-apiserver",
+            [
+                binary("kube-apiserver"),
+                f"--etcd-servers=http://127.0.0.1:{etcd_port}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={self.api_port}",
+                f"--cert-dir={pki}",
+                f"--token-auth-file={pki / 'tokens.csv'}",
+                "--authorization-mode=RBAC",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                f"--service-account-key-file={pki / 'sa.pub'}",
+                f"--service-account-signing-key-file={pki / 'sa.key'}",
+                "--service-cluster-ip-range=10.96.0.0/16",
+                "--allow-privileged=true",
+                "--enable-priority-and-fairness=false",
+                "--profiling=false",
+            ],
+        )
+        apiserver.wait_until(lambda: self._get("/readyz") == "ok", timeout, "ready (/readyz)")
+
+    def _start_controller_manager(self, timeout: float) -> None:
+        port = free_port()
+        manager = self._spawn(
+            "kube-controller-manager",
+            [
+                binary("kube-controller-manager"),
+                f"--kubeconfig={self.kubeconfig}",
+                "--leader-elect=false",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={port}",
+                f"--service-account-private-key-file={self.workdir / 'pki' / 'sa.key'}",
+                f"--root-ca-file={self.workdir / 'pki' / 'apiserver.crt'}",
+                "--use-service-account-credentials=false",
+                "--concurrent-deployment-syncs=10",
+                "--concurrent-replicaset-syncs=10",
+                "--concurrent-gc-syncs=20",
+            ],
+        )
+        manager.wait_until(lambda: _https_ok(f"https://127.0.0.1:{port}/healthz"), timeout)
+
+    def _start_scheduler(self, timeout: float) -> None:
+        port = free_port()
+        scheduler = self._spawn(
+            "kube-scheduler",
+            [
+                binary("kube-scheduler"),
+                f"--kubeconfig={self.kubeconfig}",
+                "--leader-elect=false",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={port}",
+            ],
+        )
+        scheduler.wait_until(lambda: _https_ok(f"https://127.0.0.1:{port}/healthz"), timeout)
+
+    def _start_kwok(self, timeout: float) -> None:
+        port = free_port()
+        kwok = self._spawn(
+            "kwok",
+            [
+                binary("kwok"),
+                f"--kubeconfig={self.kubeconfig}",
+                "--manage-all-nodes=false",
+                "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+                "--manage-nodes-with-label-selector=",
+                "--cidr=10.0.0.1/16",
+                "--node-ip=10.0.0.1",
+                f"--server-address=127.0.0.1:{port}",
+                f"--config={Path(__file__).with_name('kwok-stages.yaml')}",
+            ],
+        )
+        kwok.wait_until(lambda: _http_ok(f"http://127.0.0.1:{port}/healthz"), timeout)
+
+    def _create_nodes(self, timeout: float) -> None:
+        for index in range(self.nodes):
+            self.kubectl("apply", "-f", "-", input=json.dumps(_fake_node(f"kwok-node-{index}")))
+        self.kubectl("wait", "--for=condition=Ready", "node", "--all", f"--timeout={int(timeout)}s")
+
+    # -- files -----------------------------------------------------------------------------
+
+    def _write_credentials(self) -> None:
+        pki = self.workdir / "pki"
+        pki.mkdir(parents=True, exist_ok=True)
+        (pki / "tokens.csv").write_text(f'{self.token},{ADMIN_USER},1,"system:masters"\n')
+        if (pki / "sa.key").exists():
+            return
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        (pki / "sa.key").write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.TraditionalOpenSSL,
+                serialization.NoEncryption(),
+            )
+        )
+        (pki / "sa.pub").write_bytes(
+            key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
+
+    def _write_kubeconfig(self) -> None:
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "voicefleet-local",
+                    "cluster": {
+                        "server": self.server,
+                        "certificate-authority": str(self.workdir / "pki" / "apiserver.crt"),
+                    },
+                }
+            ],
+            "users": [{"name": ADMIN_USER, "user": {"token": self.token}}],
+            "contexts": [
+                {
+                    "name": "voicefleet-local",
+                    "context": {"cluster": "voicefleet-local", "user": ADMIN_USER},
+                }
+            ],
+            "current-context": "voicefleet-local",
+        }
+        self.kubeconfig.write_text(json.dumps(config, indent=2))
+
+    def _get(self, path: str) -> str:
+        request = urllib.request.Request(
+            self.server + path, headers={"Authorization": f"Bearer {self.token}"}
+        )
+        with urllib.request.urlopen(request, timeout=2, context=_insecure()) as response:
+            body: bytes = response.read()
+            return body.decode()
+
+
+def _fake_node(name: str) -> dict[str, object]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+            "labels": {
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                "type": "kwok",
+            },
+        },
+        "status": {
+            "allocatable": {"cpu": "64", "memory": "256Gi", "pods": "500"},
+            "capacity": {"cpu": "64", "memory": "256Gi", "pods": "500"},
+        },
+    }
+
+
+def _insecure() -> ssl.SSLContext:
+    # Readiness probes of self-signed local servers on loopback; clients use the kubeconfig CA.
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _http_ok(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=2) as response:
+        return bool(response.status == 200)
+
+
+def _https_ok(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=2, context=_insecure()) as response:
+        return bool(response.status == 200)

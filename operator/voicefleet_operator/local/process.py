@@ -1,0 +1,127 @@
+"""Start, probe and stop one local server process."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CACHE = Path(
+    os.environ.get("VOICEFLEET_CACHE")
+    or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "voicefleet"
+)
+
+
+class ComponentError(RuntimeError):
+    """A server could not be found, started or reached; the message names it."""
+
+
+def binary(name: str) -> str:
+    """Path of a tool installed by scripts/setup.sh (or found on PATH)."""
+    cached = CACHE / "bin" / name
+    if cached.exists():
+        return str(cached)
+    found = shutil.which(name)
+    if found:
+        return found
+    raise ComponentError(
+        f"{name} is not installed: run scripts/setup.sh (looked in {cached.parent})"
+    )
+
+
+def free_port() -> int:
+    """A TCP port on the loopback interface that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((host, port)) == 0
+
+
+@dataclass
+class Process:
+    """One server process in its own process group, logging to a file."""
+
+    name: str
+    args: Sequence[str]
+    log: Path
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: Path | None = None
+    popen: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Process:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as out:
+            self.popen = subprocess.Popen(
+                list(self.args),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **self.env},
+                cwd=self.cwd,
+                start_new_session=True,
+            )
+        return self
+
+    @property
+    def running(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def wait_until(self, ready: Callable[[], bool], timeout: float, what: str = "ready") -> None:
+        """Poll `ready` until it holds; fail naming the component and its log otherwise."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.running:
+                raise ComponentError(
+                    f"{self.name} exited with code {self.exit_code()} before it was {what}; "
+                    f"log: {self.log}\n{self.tail()}"
+                )
+            try:
+                if ready():
+                    return
+            except Exception:
+                pass
+            time.sleep(0.1)
+        raise ComponentError(
+            f"{self.name} was not {what} within {timeout:.0f}s; log: {self.log}\n{self.tail()}"
+        )
+
+    def exit_code(self) -> int | None:
+        return None if self.popen is None else self.popen.poll()
+
+    def tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self, grace: float = 10.0) -> None:
+        """SIGTERM the whole process group, then SIGKILL what is left after `grace`."""
+        if self.popen is None:
+            return
+        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+            if self.popen.poll() is not None:
+                break
+            try:
+                os.killpg(self.popen.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                self.popen.wait(wait)
+            except subprocess.TimeoutExpired:
+                continue
+        # Reap stray children that outlived their leader in the same group.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.popen.pid, signal.SIGKILL)

@@ -1,0 +1,82 @@
+"""`voicefleet-operator`: run the VoiceAgent controller."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+
+import kopf
+from aiohttp import web
+from kubernetes import config as kube_config
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from voicefleet_operator import handlers  # noqa: F401  (registers the kopf handlers)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="voicefleet-operator", description=__doc__)
+    parser.add_argument(
+        "--namespace",
+        action="append",
+        default=[],
+        help="reconcile VoiceAgents of this namespace only (repeatable; default: all)",
+    )
+    parser.add_argument("--metrics-port", type=int, default=8080, help="/metrics and /healthz")
+    parser.add_argument("--metrics-host", default="0.0.0.0", help="address of the metrics port")
+    parser.add_argument("--log-level", default=os.environ.get("VOICEFLEET_LOG_LEVEL", "info"))
+    return parser.parse_args(argv)
+
+
+async def serve_http(host: str, port: int) -> web.AppRunner:
+    """The operator's own endpoint: metrics and liveness."""
+
+    async def metrics(_: web.Request) -> web.Response:
+        body = generate_latest()
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.add_routes([web.get("/metrics", metrics), web.get("/healthz", healthz)])
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner
+
+
+def load_kubernetes_config() -> None:
+    try:
+        kube_config.load_incluster_config()
+    except kube_config.ConfigException:
+        kube_config.load_kube_config()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    kopf.configure(
+        log_format=kopf.LogFormat.JSON,
+        verbose=args.log_level == "debug",
+        quiet=args.log_level in ("warning", "error"),
+    )
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    load_kubernetes_config()
+
+    async def run() -> None:
+        runner = await serve_http(args.metrics_host, args.metrics_port)
+        try:
+            await kopf.operator(
+                standalone=True,
+                clusterwide=not args.namespace,
+                namespaces=args.namespace,
+            )
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()

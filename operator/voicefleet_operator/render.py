@@ -1,0 +1,212 @@
+"""The Kubernetes objects of one region's fleet, as plain functions of the VoiceAgent.
+
+Nothing here talks to the API server: the handlers apply what these functions return.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from voicefleet_operator.spec import GROUP, KIND, VERSION, RegionSpec, VoiceAgentSpec
+
+Manifest = dict[str, Any]
+
+CONFIG_FILE = "agent.json"
+CONFIG_DIR = "/etc/voicefleet"
+CONFIG_HASH_ANNOTATION = "voicefleet.io/config-hash"
+# Time the worker needs after its drain timeout to flush metrics and traces and exit.
+EXIT_MARGIN_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The VoiceAgent that owns the rendered objects."""
+
+    name: str
+    namespace: str
+    uid: str
+
+    def reference(self) -> Manifest:
+        return {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": KIND,
+            "name": self.name,
+            "uid": self.uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+
+
+def fleet_name(owner: Owner, region: str) -> str:
+    """Name shared by a region's Deployment, ConfigMap, Service and PDB."""
+    return f"{owner.name}-{region}"
+
+
+def labels(owner: Owner, region: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": "voicefleet-agent",
+        "app.kubernetes.io/instance": owner.name,
+        "app.kubernetes.io/managed-by": "voicefleet",
+        "voicefleet.io/agent": owner.name,
+        "voicefleet.io/region": region,
+    }
+
+
+def selector(owner: Owner, region: str) -> dict[str, str]:
+    return {"voicefleet.io/agent": owner.name, "voicefleet.io/region": region}
+
+
+def region_objects(
+    owner: Owner, spec: VoiceAgentSpec, region: RegionSpec, replicas: int
+) -> list[Manifest]:
+    """ConfigMap, Deployment, headless metrics Service and PodDisruptionBudget of a region."""
+    config = config_map(owner, spec, region)
+    digest = hashlib.sha256(config["data"][CONFIG_FILE].encode()).hexdigest()[:16]
+    return [
+        config,
+        deployment(owner, spec, region, replicas, digest),
+        metrics_service(owner, spec, region),
+        disruption_budget(owner, region),
+    ]
+
+
+def _metadata(owner: Owner, region: str) -> Manifest:
+    return {
+        "name": fleet_name(owner, region),
+        "namespace": owner.namespace,
+        "labels": labels(owner, region),
+        "ownerReferences": [owner.reference()],
+    }
+
+
+def config_map(owner: Owner, spec: VoiceAgentSpec, region: RegionSpec) -> Manifest:
+    agent = spec.agent_config(owner.name, region)
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _metadata(owner, region.name),
+        "data": {CONFIG_FILE: agent.model_dump_json(by_alias=True, indent=2)},
+    }
+
+
+def deployment(
+    owner: Owner, spec: VoiceAgentSpec, region: RegionSpec, replicas: int, config_hash: str
+) -> Manifest:
+    name = fleet_name(owner, region.name)
+    pod_labels = labels(owner, region.name)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _metadata(owner, region.name),
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": selector(owner, region.name)},
+            # Never take a serving worker away before its replacement is ready.
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+            },
+            "template": {
+                "metadata": {
+                    "labels": pod_labels,
+                    "annotations": {CONFIG_HASH_ANNOTATION: config_hash},
+                },
+                "spec": _pod_spec(name, spec, region),
+            },
+        },
+    }
+
+
+def _pod_spec(name: str, spec: VoiceAgentSpec, region: RegionSpec) -> Manifest:
+    port = spec.observability.metrics_port
+    pod: Manifest = {
+        # The worker drains for drainTimeoutSeconds on SIGTERM; the kubelet must wait longer.
+        "terminationGracePeriodSeconds": spec.drain_timeout_seconds + EXIT_MARGIN_SECONDS,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": 65532,
+            "runAsGroup": 65532,
+            "fsGroup": 65532,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [
+            {
+                "name": "agent",
+                "image": spec.image,
+                "imagePullPolicy": spec.image_pull_policy,
+                "args": ["start"],
+                "env": _env(spec, region),
+                "ports": [{"name": "metrics", "containerPort": port}],
+                "readinessProbe": {
+                    "httpGet": {"path": "/readyz", "port": "metrics"},
+                    "periodSeconds": 5,
+                    "failureThreshold": 2,
+                },
+                "livenessProbe": {
+                    "httpGet": {"path": "/healthz", "port": "metrics"},
+                    "periodSeconds": 10,
+                    "failureThreshold": 3,
+                },
+                "resources": spec.resources.model_dump(),
+                "securityContext": {
+                    "allowPrivilegeEscalation": False,
+                    "readOnlyRootFilesystem": True,
+                    "capabilities": {"drop": ["ALL"]},
+                },
+                "volumeMounts": [
+                    {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+                    {"name": "tmp", "mountPath": "/tmp"},
+                ],
+            }
+        ],
+        "volumes": [
+            {"name": "config", "configMap": {"name": name}},
+            {"name": "tmp", "emptyDir": {}},
+        ],
+    }
+    if region.node_selector:
+        pod["nodeSelector"] = dict(region.node_selector)
+    return pod
+
+
+def _env(spec: VoiceAgentSpec, region: RegionSpec) -> list[Manifest]:
+    secret = region.livekit.credentials_secret
+    fixed: list[Manifest] = [
+        {"name": "VOICEFLEET_CONFIG", "value": f"{CONFIG_DIR}/{CONFIG_FILE}"},
+        {"name": "LIVEKIT_URL", "value": region.livekit.url},
+        _secret_env("LIVEKIT_API_KEY", secret, "api-key"),
+        _secret_env("LIVEKIT_API_SECRET", secret, "api-secret"),
+        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+    ]
+    user = [e.model_dump(by_alias=True, exclude_none=True) for e in spec.env]
+    return fixed + user
+
+
+def _secret_env(name: str, secret: str, key: str) -> Manifest:
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+
+
+def metrics_service(owner: Owner, spec: VoiceAgentSpec, region: RegionSpec) -> Manifest:
+    port = spec.observability.metrics_port
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(owner, region.name),
+        "spec": {
+            "clusterIP": "None",
+            "selector": selector(owner, region.name),
+            "ports": [{"name": "metrics", "port": port, "targetPort": "metrics"}],
+        },
+    }
+
+
+def disruption_budget(owner: Owner, region: RegionSpec) -> Manifest:
+    # Voluntary evictions (node drains) take one worker at a time; the worker drains itself.
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": _metadata(owner, region.name),
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector(owner, region.name)}},
+    }

@@ -1,0 +1,54 @@
+"""Real servers for the test suite, started once per session on free loopback ports.
+
+A server that cannot start fails the tests that need it with its name and log path; nothing is
+skipped. Logs stay under pytest's temporary directory (printed at the end of a failing run).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from voicefleet_operator.local.cluster import LocalCluster
+from voicefleet_operator.local.livekit import LiveKitServer
+from voicefleet_operator.local.process import binary
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def servers_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("servers")
+
+
+@pytest.fixture(scope="session")
+def cluster(servers_dir: Path) -> Iterator[LocalCluster]:
+    """etcd, kube-apiserver, kube-controller-manager, kube-scheduler and KWOK."""
+    local = LocalCluster(servers_dir / "cluster")
+    try:
+        yield local.start()
+    finally:
+        local.stop()
+
+
+@pytest.fixture(scope="session")
+def livekit(servers_dir: Path) -> Iterator[LiveKitServer]:
+    server = LiveKitServer(servers_dir / "livekit")
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def tool() -> type[Tools]:
+    return Tools
+
+
+class Tools:
+    """Paths of the command-line tools installed by scripts/setup.sh."""
+
+    @staticmethod
+    def path(name: str) -> str:
+        return binary(name)
