@@ -6,13 +6,16 @@ skipped. Logs stay under pytest's temporary directory (printed at the end of a f
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
 from voicefleet_operator.local.cluster import LocalCluster
 from voicefleet_operator.local.livekit import LiveKitServer
-from voicefleet_operator.local.process import binary
+from voicefleet_operator.local.process import Process, binary, free_port, port_open
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,3 +55,36 @@ class Tools:
     @staticmethod
     def path(name: str) -> str:
         return binary(name)
+
+
+@pytest.fixture(scope="session")
+def crd(cluster: LocalCluster) -> None:
+    """The VoiceAgent CRD, applied from the committed manifest and established."""
+    cluster.kubectl("apply", "-f", str(ROOT / "manifests" / "base" / "crd.yaml"))
+    cluster.kubectl(
+        "wait", "--for=condition=Established", "crd/voiceagents.voicefleet.io", "--timeout=30s"
+    )
+
+
+@dataclass
+class RunningOperator:
+    process: Process
+    metrics_url: str
+
+
+@pytest.fixture(scope="session")
+def operator(cluster: LocalCluster, crd: None, servers_dir: Path) -> Iterator[RunningOperator]:
+    """The operator as users run it: `voicefleet-operator` against the local cluster."""
+    port = free_port()
+    command = [sys.executable, "-m", "voicefleet_operator.main", f"--metrics-port={port}"]
+    process = Process(
+        "voicefleet-operator",
+        [*command, "--metrics-host=127.0.0.1"],
+        servers_dir / "operator.log",
+        env={"KUBECONFIG": str(cluster.kubeconfig)},
+    ).start()
+    try:
+        process.wait_until(lambda: port_open(port), 30, "serving /healthz")
+        yield RunningOperator(process, f"http://127.0.0.1:{port}/metrics")
+    finally:
+        process.stop()

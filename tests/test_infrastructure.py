@@ -6,8 +6,6 @@ import asyncio
 import json
 import subprocess
 import threading
-import time
-from collections.abc import Callable
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -15,25 +13,16 @@ from typing import Any
 import prometheus_client
 import yaml
 from livekit import api, rtc
+
 from voicefleet_operator.crd import custom_resource_definition
 from voicefleet_operator.local.cluster import LocalCluster
 from voicefleet_operator.local.livekit import LiveKitServer
 from voicefleet_operator.local.process import binary, free_port
 from voicefleet_operator.local.prometheus import Prometheus
 
+from .helpers import eventually
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def eventually(check: Callable[[], Any], timeout: float = 30, interval: float = 0.2) -> Any:
-    """Return the first truthy result of `check`, or fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s; last result: {last!r}")
 
 
 def test_custom_resource_is_served(cluster: LocalCluster) -> None:

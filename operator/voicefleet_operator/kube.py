@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -109,3 +110,8 @@ class Kube:
             content_type="application/merge-patch+json",
             body={"metadata": {"annotations": annotations}},
         )
+
+    def secret(self, namespace: str, name: str) -> dict[str, str]:
+        """A Secret's data, decoded."""
+        data = self._call("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}").get("data", {})
+        return {key: base64.b64decode(value).decode() for key, value in data.items()}

@@ -12,7 +12,8 @@ from aiohttp import web
 from kubernetes import config as kube_config
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from voicefleet_operator import handlers  # noqa: F401  (registers the kopf handlers)
+# Importing these modules registers their kopf handlers.
+from voicefleet_operator import autoscaler, handlers  # noqa: F401
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -12,6 +12,7 @@ from typing import Annotated
 
 from pydantic import ConfigDict, Field, model_validator
 from pydantic.config import JsonDict
+
 from voicefleet_agent.config import (
     PROVIDER_KEYS,
     AgentConfig,

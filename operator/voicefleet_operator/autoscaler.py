@@ -1,0 +1,201 @@
+"""The autoscaling loop: a kopf timer per VoiceAgent that sizes each region's fleet.
+
+Demand comes from the shared LiveKit collectors, ready workers from an index of the
+Deployments (no API call per tick). Replicas change only through the policy; when LiveKit
+cannot be read the fleet holds and a condition and a Warning Event say why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import kopf
+from prometheus_client import Counter, Gauge
+
+from voicefleet_operator import conditions as cond
+from voicefleet_operator.handlers import RESOURCE, current_replicas, kube, parse_spec
+from voicefleet_operator.livekit_load import Collectors, Endpoint
+from voicefleet_operator.policy import Decision, Stabilizer
+from voicefleet_operator.render import Owner, fleet_name, region_objects
+from voicefleet_operator.spec import RegionSpec, VoiceAgentSpec
+
+TICK_SECONDS = 1.0
+collectors = Collectors()
+stabilizers: dict[tuple[str, str, str], Stabilizer] = {}
+
+_LABELS = ["namespace", "agent", "region"]
+DESIRED = Gauge("voicefleet_operator_desired_replicas", "Workers the autoscaler wants.", _LABELS)
+REPLICAS = Gauge("voicefleet_operator_replicas", "Worker pods that exist.", _LABELS)
+READY = Gauge("voicefleet_operator_ready_replicas", "Worker pods ready.", _LABELS)
+MAX = Gauge("voicefleet_operator_max_replicas", "spec maxReplicas.", _LABELS)
+DEMAND = Gauge("voicefleet_operator_demand_sessions", "Sessions LiveKit carries.", _LABELS)
+CAPACITY = Gauge(
+    "voicefleet_operator_capacity_sessions", "sessionsPerWorker × ready workers.", _LABELS
+)
+DECISIONS = Counter(
+    "voicefleet_operator_scale_decisions_total", "Replica changes.", [*_LABELS, "direction"]
+)
+
+
+@kopf.index("apps", "v1", "deployments", labels={"app.kubernetes.io/managed-by": "voicefleet"})
+def fleet_deployments(
+    *, namespace: str | None, name: str, status: kopf.Status, **_: Any
+) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(namespace or "", name): dict(status)}
+
+
+@kopf.on.cleanup()
+async def stop_collectors(**_: Any) -> None:
+    await collectors.stop()
+
+
+def endpoint_for(namespace: str, region: RegionSpec) -> Endpoint:
+    secret = kube.secret(namespace, region.livekit.credentials_secret)
+    return Endpoint(region.livekit.url, secret["api-key"], secret["api-secret"])
+
+
+@kopf.timer(*RESOURCE, interval=TICK_SECONDS, initial_delay=TICK_SECONDS)
+async def autoscale(
+    *,
+    body: kopf.Body,
+    status: kopf.Status,
+    patch: kopf.Patch,
+    **kwargs: Any,
+) -> None:
+    # kopf passes indexes by name among the keyword arguments.
+    deployments: kopf.Index[tuple[str, str], dict[str, Any]] = kwargs["fleet_deployments"]
+    spec = parse_spec(body["spec"])
+    owner = Owner(body.metadata.name or "", body.metadata.namespace or "", body.metadata.uid or "")
+    agent_name = spec.agent_name or owner.name
+    generation = int(body.metadata.get("generation", 0))
+    regions, unreachable = [], []
+    for region in spec.regions:
+        observed = await _scale_region(body, owner, spec, region, agent_name, status, deployments)
+        regions.append(observed)
+        if observed.pop("error", None):
+            unreachable.append(f"{region.name}: {observed.pop('why')}")
+    if unreachable and _was_reachable(status):
+        kopf.warn(
+            body, reason="LiveKitUnreachable", message=f"holding replicas: {'; '.join(unreachable)}"
+        )
+    _write_status(patch, status, regions, unreachable, generation)
+
+
+def _was_reachable(status: kopf.Status) -> bool:
+    for condition in status.get("conditions", []):
+        if condition.get("type") == cond.LIVEKIT_REACHABLE:
+            return bool(condition.get("status") != "False")
+    return True
+
+
+async def _scale_region(
+    body: kopf.Body,
+    owner: Owner,
+    spec: VoiceAgentSpec,
+    region: RegionSpec,
+    agent_name: str,
+    status: kopf.Status,
+    deployments: kopf.Index[tuple[str, str], dict[str, Any]],
+) -> dict[str, Any]:
+    labels = (owner.namespace, owner.name, region.name)
+    current = current_replicas(status, region.name, region.min_replicas)
+    demand, why = await _demand(owner, spec, region, agent_name)
+    stabilizer = stabilizers.setdefault(labels, Stabilizer())
+    decision = stabilizer.decide(time.time(), current, demand, spec.scaling, region)
+    observed = _observed(deployments, owner, region)
+    entry: dict[str, Any] = {
+        "name": region.name,
+        "replicas": observed.get("replicas", 0),
+        "readyReplicas": observed.get("readyReplicas", 0),
+        "desiredReplicas": decision.replicas,
+        "activeSessions": demand or 0,
+        "capacity": observed.get("readyReplicas", 0) * spec.scaling.sessions_per_worker,
+    }
+    if decision.changed_from(current):
+        await asyncio.to_thread(_apply, owner, spec, region, decision)
+        direction = "up" if decision.replicas > current else "down"
+        DECISIONS.labels(*labels, direction).inc()
+        kopf.event(
+            body,
+            type="Normal",
+            reason=f"Scaled{direction.title()}",
+            message=f"region {region.name}: {decision.reason}",
+        )
+        entry["lastScaleTime"] = cond.now_rfc3339()
+        entry["lastScaleReason"] = decision.reason
+    _export(labels, entry, demand, region)
+    if demand is None:
+        entry.update(error=True, why=why)
+    return entry
+
+
+async def _demand(
+    owner: Owner, spec: VoiceAgentSpec, region: RegionSpec, agent_name: str
+) -> tuple[int | None, str]:
+    try:
+        endpoint = await asyncio.to_thread(endpoint_for, owner.namespace, region)
+    except Exception as error:
+        secret = region.livekit.credentials_secret
+        return None, f"cannot read Secret {secret} (keys api-key, api-secret): {error}"[:300]
+    interval = spec.scaling.poll_interval_seconds
+    collector = collectors.get(endpoint, interval)
+    snapshot = collector.snapshot
+    demand = snapshot.demand(agent_name, max_age=3 * interval + 5, now=time.time())
+    return demand, snapshot.error or "LiveKit data is stale"
+
+
+def _observed(
+    deployments: kopf.Index[tuple[str, str], dict[str, Any]], owner: Owner, region: RegionSpec
+) -> dict[str, Any]:
+    for observed in deployments.get((owner.namespace, fleet_name(owner, region.name)), []):
+        return observed
+    return {}
+
+
+def _apply(owner: Owner, spec: VoiceAgentSpec, region: RegionSpec, decision: Decision) -> None:
+    for manifest in region_objects(owner, spec, region, decision.replicas):
+        kube.apply(manifest)
+
+
+def _export(
+    labels: tuple[str, str, str], entry: dict[str, Any], demand: int | None, region: RegionSpec
+) -> None:
+    DESIRED.labels(*labels).set(entry["desiredReplicas"])
+    REPLICAS.labels(*labels).set(entry["replicas"])
+    READY.labels(*labels).set(entry["readyReplicas"])
+    CAPACITY.labels(*labels).set(entry["capacity"])
+    MAX.labels(*labels).set(region.max_replicas)
+    if demand is not None:
+        DEMAND.labels(*labels).set(demand)
+
+
+def _write_status(
+    patch: kopf.Patch,
+    status: kopf.Status,
+    regions: list[dict[str, Any]],
+    unreachable: list[str],
+    generation: int,
+) -> None:
+    """Patch status only where it changed, so an idle fleet costs no writes."""
+    previous = {r["name"]: r for r in status.get("regions", [])}
+    merged = [{**previous.get(r["name"], {}), **r} for r in regions]
+    conditions = cond.set_condition(
+        list(status.get("conditions", [])),
+        cond.LIVEKIT_REACHABLE,
+        not unreachable,
+        "LiveKitUnreachable" if unreachable else "Polling",
+        "; ".join(unreachable) or "LiveKit answers; demand is current",
+        generation,
+    )
+    new = {
+        "regions": merged,
+        "activeSessions": sum(r["activeSessions"] for r in merged),
+        "workers": f"{sum(r['readyReplicas'] for r in merged)}/"
+        f"{sum(r['desiredReplicas'] for r in merged)}",
+        "conditions": conditions,
+    }
+    for key, value in new.items():
+        if status.get(key) != value:
+            patch.status[key] = value
