@@ -1,0 +1,67 @@
+"""Rendering of a region's objects as pure functions of the spec."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from voicefleet_agent.config import AgentConfig
+from voicefleet_operator.render import CONFIG_HASH_ANNOTATION, Owner, region_objects
+from voicefleet_operator.spec import VoiceAgentSpec
+
+from ..helpers import voice_agent
+
+OWNER = Owner("support", "voice", "uid-1")
+
+
+def spec(**fields: object) -> VoiceAgentSpec:
+    return VoiceAgentSpec.model_validate(voice_agent(**fields)["spec"])
+
+
+def objects(agent: VoiceAgentSpec, replicas: int = 2) -> dict[str, dict[str, Any]]:
+    return {o["kind"]: o for o in region_objects(OWNER, agent, agent.regions[0], replicas)}
+
+
+def test_worker_config_round_trips_through_the_agent_model() -> None:
+    agent = spec(instructions="Be brief.", agentName="helpdesk")
+    data = objects(agent)["ConfigMap"]["data"]["agent.json"]
+    parsed = AgentConfig.model_validate_json(data)
+    assert parsed.agent_name == "helpdesk"
+    assert parsed.instructions == "Be brief."
+    assert parsed.region == "us-east"
+    assert parsed.sessions_per_worker == agent.scaling.sessions_per_worker
+
+
+def test_grace_period_outlasts_the_drain_and_pods_are_restricted() -> None:
+    deployment = objects(spec(drainTimeoutSeconds=1800))["Deployment"]
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["terminationGracePeriodSeconds"] > 1800
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    container = pod["containers"][0]["securityContext"]
+    assert container == {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": 1}
+
+
+def test_secrets_stay_references_and_config_changes_change_the_hash() -> None:
+    env = [{"name": "DEEPGRAM_API_KEY", "valueFrom": {"secretKeyRef": {"name": "k", "key": "d"}}}]
+    pipeline = {"stt": [{"provider": "deepgram"}], "llm": [{"provider": "simulated"}],
+                "tts": [{"provider": "simulated"}]}  # fmt: skip
+    first = objects(spec(env=env, pipeline=pipeline))
+    rendered = json.dumps(first["ConfigMap"])
+    assert "secretKeyRef" not in rendered
+    variables = {e["name"]: e for e in first["Deployment"]["spec"]["template"]["spec"]
+                 ["containers"][0]["env"]}  # fmt: skip
+    assert variables["DEEPGRAM_API_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "k"
+    assert "valueFrom" in variables["LIVEKIT_API_SECRET"]
+    second = objects(spec(env=env, pipeline=pipeline, instructions="Other."))
+
+    def config_hash(objs: dict[str, dict[str, Any]]) -> str:
+        return str(objs["Deployment"]["spec"]["template"]["metadata"]["annotations"]
+                   [CONFIG_HASH_ANNOTATION])  # fmt: skip
+
+    assert config_hash(first) != config_hash(second)
