@@ -3,8 +3,10 @@
 A room counts as one session of agent X when it has an agent dispatch for X (from the caller's
 token RoomConfiguration or the dispatch API) and at least one participant. Each poll costs one
 ListRooms call per endpoint plus one ListDispatch call per room not seen before, so LiveKit
-calls grow with regions and new rooms, never with the number of VoiceAgents. A LiveKit webhook
-makes the matching collector poll at once, so changes are seen well under a second.
+calls grow with regions and new rooms (rooms without any dispatch are asked again on each
+poll), never with the number of VoiceAgents. A LiveKit webhook
+makes the matching collector poll at once and is trusted for who joined and left, because
+ListRooms' participant counts lag by a few seconds; so changes are seen well under a second.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from prometheus_client import Gauge, Histogram
 
 log = logging.getLogger(__name__)
 TIMEOUT = aiohttp.ClientTimeout(total=5)
+SETTLE_SECONDS = 1.0
+WEBHOOK_TRUST_SECONDS = 15.0
 
 POLL_SECONDS = Histogram(
     "voicefleet_operator_livekit_poll_duration_seconds",
@@ -79,6 +83,8 @@ class Collector:
         self.snapshot = Snapshot(error="not polled yet")
         self.polls = 0
         self._dispatches: dict[str, frozenset[str]] = {}
+        # Participants seen in webhooks, per room: ListRooms counts lag by seconds.
+        self._joined: dict[str, tuple[set[str], float]] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -93,6 +99,20 @@ class Collector:
     def poke(self) -> None:
         self._wake.set()
 
+    def observe(self, event: api.WebhookEvent) -> None:
+        """Track who is in which room from a webhook, then poll at once."""
+        room = event.room.name
+        identities, _ = self._joined.get(room, (set(), 0.0))
+        if event.event == "participant_joined":
+            identities.add(event.participant.identity)
+        elif event.event == "participant_left":
+            identities.discard(event.participant.identity)
+        if event.event == "room_finished":
+            self._joined.pop(room, None)
+        elif room:
+            self._joined[room] = (identities, time.monotonic())
+        self.poke()
+
     def verifier(self) -> api.TokenVerifier:
         return api.TokenVerifier(self.endpoint.api_key, self.endpoint.api_secret)
 
@@ -105,6 +125,10 @@ class Collector:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
+                    # Poked by a webhook: poll now, and once more when the room has settled
+                    # (a dispatch can land just after the participant_joined event).
+                    await self.poll(lk)
+                    await asyncio.sleep(SETTLE_SECONDS)
 
     async def poll(self, lk: api.LiveKitAPI) -> None:
         started = time.monotonic()
@@ -123,13 +147,25 @@ class Collector:
 
     async def _sessions(self, lk: api.LiveKitAPI) -> Counter[str]:
         rooms = (await lk.room.list_rooms(api.ListRoomsRequest())).rooms
-        live = {room.name for room in rooms if room.num_participants > 0}
-        for name in live - self._dispatches.keys():
+        polled = {room.name: room.num_participants for room in rooms}
+        live = {name for name, count in polled.items() if count > 0} | self._webhook_live(polled)
+        # Dispatches of a room are fixed once found; a room without any is asked again.
+        unknown = {name for name in live if not self._dispatches.get(name)}
+        for name in unknown:
             dispatches = await lk.agent_dispatch.list_dispatch(name)
             self._dispatches[name] = frozenset(d.agent_name for d in dispatches)
         for gone in self._dispatches.keys() - live:
             del self._dispatches[gone]
         return Counter(agent for room in live for agent in self._dispatches[room])
+
+    def _webhook_live(self, polled: dict[str, int]) -> set[str]:
+        """Rooms with participants according to recent webhooks; entries the poll has
+        contradicted for WEBHOOK_TRUST_SECONDS are dropped (a lost participant_left)."""
+        now = time.monotonic()
+        for room, (_, updated) in list(self._joined.items()):
+            if polled.get(room, 0) == 0 and now - updated > WEBHOOK_TRUST_SECONDS:
+                del self._joined[room]
+        return {room for room, (identities, _) in self._joined.items() if identities}
 
 
 def _reason(error: Exception) -> str:
@@ -162,3 +198,22 @@ class Collectors:
     async def stop(self) -> None:
         await asyncio.gather(*(c.stop() for c in self._by_endpoint.values()))
         self._by_endpoint.clear()
+
+
+WEBHOOKS = MetricCounter(
+    "voicefleet_operator_webhooks_received_total", "LiveKit webhooks accepted.", ["event"]
+)
+
+
+def receive_webhook(collectors: Collectors, body: str, authorization: str) -> str | None:
+    """Verify a LiveKit webhook against the known endpoints' keys and make that endpoint's
+    collector poll now. The event name, or None when no endpoint's key signed it."""
+    for collector in collectors.all():
+        try:
+            event = api.WebhookReceiver(collector.verifier()).receive(body, authorization)
+        except Exception:
+            continue
+        WEBHOOKS.labels(event.event or "unknown").inc()
+        collector.observe(event)
+        return event.event or "unknown"
+    return None

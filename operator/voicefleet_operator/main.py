@@ -13,7 +13,9 @@ from kubernetes import config as kube_config
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 # Importing these modules registers their kopf handlers.
-from voicefleet_operator import autoscaler, handlers  # noqa: F401
+from voicefleet_operator import handlers  # noqa: F401
+from voicefleet_operator.autoscaler import collectors
+from voicefleet_operator.livekit_load import receive_webhook
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -31,7 +33,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 async def serve_http(host: str, port: int) -> web.AppRunner:
-    """The operator's own endpoint: metrics and liveness."""
+    """The operator's own endpoint: metrics, liveness and LiveKit webhooks."""
 
     async def metrics(_: web.Request) -> web.Response:
         body = generate_latest()
@@ -40,12 +42,32 @@ async def serve_http(host: str, port: int) -> web.AppRunner:
     async def healthz(_: web.Request) -> web.Response:
         return web.Response(text="ok")
 
-    app = web.Application()
-    app.add_routes([web.get("/metrics", metrics), web.get("/healthz", healthz)])
+    async def livekit_webhook(request: web.Request) -> web.Response:
+        body = await request.text()
+        event = receive_webhook(collectors, body, request.headers.get("Authorization", ""))
+        if event is None:
+            return web.json_response(
+                {"error": "signature not valid for any known endpoint"}, status=401
+            )
+        return web.json_response({"event": event})
+
+    app = web.Application(client_max_size=1 << 20)
+    app.add_routes(
+        [
+            web.get("/metrics", metrics),
+            web.get("/healthz", healthz),
+            web.post("/livekit/webhook", livekit_webhook),
+        ]
+    )
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     return runner
+
+
+def _quiet_timer_successes(record: logging.LogRecord) -> bool:
+    """The autoscaler ticks every second; its successes would drown the useful lines."""
+    return not record.getMessage().startswith("Timer 'autoscale' succeeded")
 
 
 def load_kubernetes_config() -> None:
@@ -63,6 +85,7 @@ def main(argv: list[str] | None = None) -> None:
         quiet=args.log_level in ("warning", "error"),
     )
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    logging.getLogger("kopf.objects").addFilter(_quiet_timer_successes)
     load_kubernetes_config()
 
     async def run() -> None:

@@ -150,3 +150,40 @@ async def test_unreachable_livekit_holds_replicas_then_recovers(
         )
     finally:
         flaky.stop()
+
+
+async def test_webhooks_make_scaling_react_before_the_next_poll(
+    cluster: LocalCluster, namespace: str, operator: RunningOperator, tmp_path: Path
+) -> None:
+    webhook = operator.metrics_url.replace("/metrics", "/livekit/webhook")
+    hooked = LiveKitServer(tmp_path / "hooked", webhook_urls=[webhook]).start()
+    try:
+        add_credentials(cluster, "lk-hooked", hooked)
+        manifest = scaling_agent("hooked", hooked, "lk-hooked")
+        manifest["spec"]["scaling"]["pollIntervalSeconds"] = 120  # polling alone would be slow
+        cluster.kubectl("apply", "-f", "-", input=json.dumps(manifest))
+        await asyncio.to_thread(
+            eventually,
+            lambda: condition(cluster, "hooked", "LiveKitReachable").get("status") == "True",
+        )
+        started = asyncio.get_running_loop().time()
+        caller = await join_call(hooked, "hooked-call")
+        callers = [caller, await join_call(hooked, "hooked-call-2")]
+        await asyncio.to_thread(
+            eventually, lambda: deployment_replicas(cluster, "hooked-local") == 2, 20
+        )
+        reaction = asyncio.get_running_loop().time() - started
+        assert reaction < 20, reaction  # far below the 120 s poll interval
+        for room in callers:
+            await room.disconnect()
+        metrics = await asyncio.to_thread(_read, operator.metrics_url)
+        assert 'voicefleet_operator_webhooks_received_total{event="participant_joined"}' in metrics
+    finally:
+        hooked.stop()
+
+
+def _read(url: str) -> str:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return str(response.read().decode())
