@@ -2,9 +2,10 @@
 
 A room counts as one session of agent X when it has an agent dispatch for X (from the caller's
 token RoomConfiguration or the dispatch API) and at least one participant. Each poll costs one
-ListRooms call per endpoint plus one ListDispatch call per room not seen before, so LiveKit
-calls grow with regions and new rooms (rooms without any dispatch are asked again on each
-poll), never with the number of VoiceAgents. A LiveKit webhook
+ListRooms call per endpoint, plus one ListDispatch call per room not seen before (rooms
+without any dispatch are asked again) and one ListParticipants call per room younger than 15 s
+that reports no participants yet; so LiveKit calls grow with regions and new rooms, never with
+the number of VoiceAgents. A LiveKit webhook
 makes the matching collector poll at once and is trusted for who joined and left, because
 ListRooms' participant counts lag by a few seconds; so changes are seen well under a second.
 """
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 TIMEOUT = aiohttp.ClientTimeout(total=5)
 SETTLE_SECONDS = 1.0
 WEBHOOK_TRUST_SECONDS = 15.0
+YOUNG_ROOM_SECONDS = 15
 
 POLL_SECONDS = Histogram(
     "voicefleet_operator_livekit_poll_duration_seconds",
@@ -148,6 +150,15 @@ class Collector:
     async def _sessions(self, lk: api.LiveKitAPI) -> Counter[str]:
         rooms = (await lk.room.list_rooms(api.ListRoomsRequest())).rooms
         polled = {room.name: room.num_participants for room in rooms}
+        # A room's participant count in ListRooms lags by seconds; for rooms created moments
+        # ago that still report none, ask for their participants instead.
+        now = time.time()
+        for room in rooms:
+            if room.num_participants == 0 and now - room.creation_time < YOUNG_ROOM_SECONDS:
+                listing = await lk.room.list_participants(
+                    api.ListParticipantsRequest(room=room.name)
+                )
+                polled[room.name] = len(listing.participants)
         live = {name for name, count in polled.items() if count > 0} | self._webhook_live(polled)
         # Dispatches of a room are fixed once found; a room without any is asked again.
         unknown = {name for name in live if not self._dispatches.get(name)}

@@ -1,0 +1,75 @@
+"""Shared set-up for the operator benchmarks: the same real servers the tests use."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from voicefleet_operator.local.cluster import LocalCluster
+from voicefleet_operator.local.livekit import LiveKitServer
+from voicefleet_operator.local.process import Process, free_port, port_open
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Stack:
+    cluster: LocalCluster
+    operator: Process
+    operator_port: int
+
+
+@contextmanager
+def operator_stack(workdir: Path, stack: ExitStack) -> Iterator[Stack]:
+    cluster = LocalCluster(workdir / "cluster")
+    stack.callback(cluster.stop)
+    cluster.start()
+    cluster.kubectl("apply", "-f", str(ROOT / "manifests" / "base" / "crd.yaml"))
+    cluster.kubectl(
+        "wait", "--for=condition=Established", "crd/voiceagents.voicefleet.io", "--timeout=30s"
+    )
+    port = free_port()
+    operator = start_operator(workdir, cluster, port)
+    stack.callback(operator.stop)
+    yield Stack(cluster, operator, port)
+
+
+def start_operator(workdir: Path, cluster: LocalCluster, port: int) -> Process:
+    operator = Process(
+        "voicefleet-operator",
+        [sys.executable, "-m", "voicefleet_operator.main", f"--metrics-port={port}",
+         "--metrics-host=127.0.0.1", "--log-level=warning"],
+        workdir / "operator.log",
+        env={"KUBECONFIG": str(cluster.kubeconfig)},
+    ).start()  # fmt: skip
+    operator.wait_until(lambda: port_open(port), 30, "serving /healthz")
+    return operator
+
+
+def credentials(cluster: LocalCluster, namespace: str, name: str, server: LiveKitServer) -> None:
+    cluster.kubectl(
+        "create", "secret", "generic", name, "-n", namespace,
+        f"--from-literal=api-key={server.api_key}",
+        f"--from-literal=api-secret={server.api_secret}",
+    )  # fmt: skip
+
+
+def apply(cluster: LocalCluster, manifest: dict[str, object]) -> None:
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(manifest))
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def summary(label: str, values: list[float], unit: str = "s") -> str:
+    return (
+        f"{label}: n={len(values)} median={statistics.median(values):.3f}{unit} "
+        f"p95={percentile(values, 0.95):.3f}{unit} max={max(values):.3f}{unit}"
+    )
