@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import kopf
@@ -20,6 +21,7 @@ from voicefleet_operator.livekit_load import Collectors, Endpoint
 from voicefleet_operator.policy import Decision, Stabilizer
 from voicefleet_operator.render import Owner, fleet_name, region_objects
 from voicefleet_operator.spec import RegionSpec, VoiceAgentSpec
+from voicefleet_operator.worker_load import DELETION_COST, WorkerPod, read_sessions
 
 TICK_SECONDS = 1.0
 collectors = Collectors()
@@ -46,6 +48,23 @@ def fleet_deployments(
     return {(namespace or "", name): dict(status)}
 
 
+@kopf.index("", "v1", "pods", labels={"app.kubernetes.io/managed-by": "voicefleet"})
+def fleet_pods(
+    *, namespace: str | None, labels: kopf.Labels, meta: kopf.Meta, status: kopf.Status, **_: Any
+) -> dict[tuple[str, str, str], WorkerPod] | None:
+    """Live worker pods by (namespace, VoiceAgent, region)."""
+    if meta.get("deletionTimestamp") or status.get("phase") != "Running":
+        return None
+    key = (
+        namespace or "",
+        labels.get("voicefleet.io/agent", ""),
+        labels.get("voicefleet.io/region", ""),
+    )
+    cost = meta.get("annotations", {}).get(DELETION_COST)
+    pod = WorkerPod(namespace or "", meta.get("name", ""), status.get("podIP", ""), cost)
+    return {key: pod}
+
+
 @kopf.on.cleanup()
 async def stop_collectors(**_: Any) -> None:
     await collectors.stop()
@@ -54,6 +73,16 @@ async def stop_collectors(**_: Any) -> None:
 def endpoint_for(namespace: str, region: RegionSpec) -> Endpoint:
     secret = kube.secret(namespace, region.livekit.credentials_secret)
     return Endpoint(region.livekit.url, secret["api-key"], secret["api-secret"])
+
+
+@dataclass
+class RegionOutcome:
+    """One region after a tick: its status entry and what the conditions should say."""
+
+    entry: dict[str, Any]
+    unreachable: str | None = None
+    holding: str | None = None
+    scaled: bool = False
 
 
 @kopf.timer(*RESOURCE, interval=TICK_SECONDS, initial_delay=TICK_SECONDS)
@@ -65,22 +94,19 @@ async def autoscale(
     **kwargs: Any,
 ) -> None:
     # kopf passes indexes by name among the keyword arguments.
-    deployments: kopf.Index[tuple[str, str], dict[str, Any]] = kwargs["fleet_deployments"]
+    indexes = Indexes(kwargs["fleet_deployments"], kwargs["fleet_pods"])
     spec = parse_spec(body["spec"])
     owner = Owner(body.metadata.name or "", body.metadata.namespace or "", body.metadata.uid or "")
     agent_name = spec.agent_name or owner.name
-    generation = int(body.metadata.get("generation", 0))
-    regions, unreachable = [], []
-    for region in spec.regions:
-        observed = await _scale_region(body, owner, spec, region, agent_name, status, deployments)
-        regions.append(observed)
-        if observed.pop("error", None):
-            unreachable.append(f"{region.name}: {observed.pop('why')}")
+    outcomes = [
+        await _scale_region(body, owner, spec, region, agent_name, status, indexes)
+        for region in spec.regions
+    ]
+    unreachable = [o.unreachable for o in outcomes if o.unreachable]
     if unreachable and _was_reachable(status):
-        kopf.warn(
-            body, reason="LiveKitUnreachable", message=f"holding replicas: {'; '.join(unreachable)}"
-        )
-    _write_status(patch, status, regions, unreachable, generation)
+        kopf.warn(body, reason="LiveKitUnreachable",
+                  message=f"holding replicas: {'; '.join(unreachable)}")  # fmt: skip
+    _write_status(patch, status, outcomes, int(body.metadata.get("generation", 0)))
 
 
 def _was_reachable(status: kopf.Status) -> bool:
@@ -97,38 +123,40 @@ async def _scale_region(
     region: RegionSpec,
     agent_name: str,
     status: kopf.Status,
-    deployments: kopf.Index[tuple[str, str], dict[str, Any]],
-) -> dict[str, Any]:
+    indexes: Indexes,
+) -> RegionOutcome:
     labels = (owner.namespace, owner.name, region.name)
     current = current_replicas(status, region.name, region.min_replicas)
     demand, why = await _demand(owner, spec, region, agent_name)
     stabilizer = stabilizers.setdefault(labels, Stabilizer())
     decision = stabilizer.decide(time.time(), current, demand, spec.scaling, region)
-    observed = _observed(deployments, owner, region)
-    entry: dict[str, Any] = {
-        "name": region.name,
-        "replicas": observed.get("replicas", 0),
-        "readyReplicas": observed.get("readyReplicas", 0),
-        "desiredReplicas": decision.replicas,
-        "activeSessions": demand or 0,
-        "capacity": observed.get("readyReplicas", 0) * spec.scaling.sessions_per_worker,
-    }
+    if decision.replicas < current:
+        pods = list(indexes.pods.get(labels, []))
+        decision = await idle_first(decision, current, pods, spec.observability.metrics_port)
+    observed = _observed(indexes.deployments, owner, region)
+    ready = observed.get("readyReplicas", 0)
+    outcome = RegionOutcome(
+        entry={
+            "name": region.name,
+            "replicas": observed.get("replicas", 0),
+            "readyReplicas": ready,
+            "desiredReplicas": decision.replicas,
+            "activeSessions": demand or 0,
+            "capacity": ready * spec.scaling.sessions_per_worker,
+        },
+        unreachable=None if demand is not None else f"{region.name}: {why}",
+        holding=decision.reason if decision.holding else None,
+    )
     if decision.changed_from(current):
         await asyncio.to_thread(_apply, owner, spec, region, decision)
         direction = "up" if decision.replicas > current else "down"
         DECISIONS.labels(*labels, direction).inc()
-        kopf.event(
-            body,
-            type="Normal",
-            reason=f"Scaled{direction.title()}",
-            message=f"region {region.name}: {decision.reason}",
-        )
-        entry["lastScaleTime"] = cond.now_rfc3339()
-        entry["lastScaleReason"] = decision.reason
-    _export(labels, entry, demand, region)
-    if demand is None:
-        entry.update(error=True, why=why)
-    return entry
+        kopf.event(body, type="Normal", reason=f"Scaled{direction.title()}",
+                   message=f"region {region.name}: {decision.reason}")  # fmt: skip
+        outcome.entry.update(lastScaleTime=cond.now_rfc3339(), lastScaleReason=decision.reason)
+        outcome.scaled = True
+    _export(labels, outcome.entry, demand, region)
+    return outcome
 
 
 async def _demand(
@@ -144,6 +172,36 @@ async def _demand(
     snapshot = collector.snapshot
     demand = snapshot.demand(agent_name, max_age=3 * interval + 5, now=time.time())
     return demand, snapshot.error or "LiveKit data is stale"
+
+
+@dataclass(frozen=True)
+class Indexes:
+    deployments: kopf.Index[tuple[str, str], dict[str, Any]]
+    pods: kopf.Index[tuple[str, str, str], WorkerPod]
+
+
+async def idle_first(
+    decision: Decision, current: int, pods: list[WorkerPod], port: int
+) -> Decision:
+    """Before lowering replicas, mark every worker with its sessions as its deletion cost so
+    the ReplicaSet removes idle workers first. A worker whose load can't be read holds the
+    fleet: removing it might cut a call."""
+    loads = await read_sessions(pods, port)
+    unknown = sorted(name for name, load in loads.items() if load is None)
+    if unknown:
+        reason = f"cannot read the load of worker {', '.join(unknown)}: holding replicas"
+        return Decision(current, reason, holding=True)
+    changed = [p for p in pods if p.deletion_cost != str(loads[p.name])]
+    await asyncio.gather(
+        *(
+            asyncio.to_thread(
+                kube.annotate, "Pod", pod.namespace, pod.name,
+                {DELETION_COST: str(loads[pod.name])},
+            )
+            for pod in changed
+        )
+    )  # fmt: skip
+    return decision
 
 
 def _observed(
@@ -172,21 +230,28 @@ def _export(
 
 
 def _write_status(
-    patch: kopf.Patch,
-    status: kopf.Status,
-    regions: list[dict[str, Any]],
-    unreachable: list[str],
-    generation: int,
+    patch: kopf.Patch, status: kopf.Status, outcomes: list[RegionOutcome], generation: int
 ) -> None:
     """Patch status only where it changed, so an idle fleet costs no writes."""
     previous = {r["name"]: r for r in status.get("regions", [])}
-    merged = [{**previous.get(r["name"], {}), **r} for r in regions]
+    merged = [{**previous.get(o.entry["name"], {}), **o.entry} for o in outcomes]
+    unreachable = [o.unreachable for o in outcomes if o.unreachable]
+    holding = [f"{o.entry['name']}: {o.holding}" for o in outcomes if o.holding]
     conditions = cond.set_condition(
         list(status.get("conditions", [])),
         cond.LIVEKIT_REACHABLE,
         not unreachable,
         "LiveKitUnreachable" if unreachable else "Polling",
         "; ".join(unreachable) or "LiveKit answers; demand is current",
+        generation,
+    )
+    scaled = any(o.scaled for o in outcomes)
+    conditions = cond.set_condition(
+        conditions,
+        cond.SCALING,
+        scaled,
+        "Scaled" if scaled else ("Holding" if holding else "Steady"),
+        "; ".join(holding) or "replicas match demand",
         generation,
     )
     new = {

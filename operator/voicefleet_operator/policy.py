@@ -21,6 +21,8 @@ class Decision:
 
     replicas: int
     reason: str
+    holding: bool = False
+    """True when the policy kept replicas because data was missing."""
 
     def changed_from(self, current: int) -> bool:
         return self.replicas != current
@@ -52,7 +54,7 @@ class Stabilizer:
     ) -> Decision:
         if demand is None:
             held = clamp(current, region)
-            return Decision(held, "demand unknown: holding" if held == current else "bounds")
+            return Decision(held, "demand unknown: holding replicas", holding=held == current)
         target = recommended(demand, scaling, region)
         self._remember(now, target, scaling)
         if target > current:

@@ -1,5 +1,5 @@
-"""Autoscaling on real LiveKit load: callers join → workers rise; they leave → workers fall;
-LiveKit stops → the fleet holds and says why, then recovers."""
+"""Autoscaling on real LiveKit load: callers join → workers rise; they leave → idle workers go
+first; LiveKit or a worker unreadable → the fleet holds and says why, then recovers."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from livekit import api, rtc
 
 from voicefleet_operator.local.cluster import LocalCluster
 from voicefleet_operator.local.livekit import LiveKitServer
+from voicefleet_operator.local.process import free_port
 
 from ..conftest import RunningOperator
-from ..helpers import eventually, voice_agent
+from ..helpers import WorkerMetrics, eventually, voice_agent
 
 NS = "autoscaling"
 AGENT = "scaler"
@@ -67,13 +68,13 @@ def condition(cluster: LocalCluster, name: str, type_: str) -> dict[str, Any]:
     return next((c for c in status(cluster, name).get("conditions", []) if c["type"] == type_), {})
 
 
-async def join_call(server: LiveKitServer, room_name: str) -> rtc.Room:
+async def join_call(server: LiveKitServer, room_name: str, agent: str = AGENT) -> rtc.Room:
     """A caller whose token dispatches the agent, as the token function issues them."""
     token = (
         api.AccessToken(server.api_key, server.api_secret)
         .with_identity(f"caller-{room_name}")
         .with_grants(api.VideoGrants(room_join=True, room=room_name))
-        .with_room_config(api.RoomConfiguration(agents=[api.RoomAgentDispatch(agent_name=AGENT)]))
+        .with_room_config(api.RoomConfiguration(agents=[api.RoomAgentDispatch(agent_name=agent)]))
         .to_jwt()
     )
     room = rtc.Room()
@@ -81,13 +82,24 @@ async def join_call(server: LiveKitServer, room_name: str) -> rtc.Room:
     return room
 
 
-async def test_callers_scale_the_fleet_up_and_down(
+def running_pods(cluster: LocalCluster, deployment: str) -> list[dict[str, Any]]:
+    out = cluster.kubectl("get", "pods", "-n", NS, "-l", "voicefleet.io/agent=" +
+                          deployment.rsplit("-", 1)[0], "-o", "json")  # fmt: skip
+    return [
+        p
+        for p in json.loads(out)["items"]
+        if p["status"].get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")
+    ]
+
+
+async def test_callers_scale_the_fleet_up_then_idle_workers_go_first(
     cluster: LocalCluster, namespace: str, livekit: LiveKitServer
 ) -> None:
     add_credentials(cluster, "lk-main", livekit)
-    cluster.kubectl(
-        "apply", "-f", "-", input=json.dumps(scaling_agent("calls", livekit, "lk-main"))
-    )
+    workers = WorkerMetrics(free_port())
+    manifest = scaling_agent("calls", livekit, "lk-main")
+    manifest["spec"]["observability"] = {"metricsPort": workers.port}
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(manifest))
     await asyncio.to_thread(eventually, lambda: deployment_replicas(cluster, "calls-local") == 1)
 
     callers = [await join_call(livekit, f"call-{i}") for i in range(3)]
@@ -95,23 +107,72 @@ async def test_callers_scale_the_fleet_up_and_down(
         await asyncio.to_thread(
             eventually, lambda: deployment_replicas(cluster, "calls-local") == 3, 20
         )
-        seen = await asyncio.to_thread(
-            eventually, lambda: status(cluster, "calls").get("activeSessions") == 3 or None
+        await asyncio.to_thread(
+            eventually, lambda: status(cluster, "calls").get("activeSessions") == 3
         )
-        assert seen
         events = cluster.kubectl("get", "events", "-n", NS, "--field-selector=reason=ScaledUp")
         assert "demand" in events
-    finally:
-        for caller in callers[1:]:
+        pods = await asyncio.to_thread(
+            eventually, lambda: (p := running_pods(cluster, "calls-local")) and len(p) == 3 and p
+        )
+        busy = pods[1]["metadata"]["name"]
+        for pod in pods:
+            workers.serve(pod["status"]["podIP"], 1 if pod["metadata"]["name"] == busy else 0)
+        for caller in (callers[0], callers[2]):
             await caller.disconnect()
-    # Two calls ended: after the 3 s stabilization window one worker per remaining call.
-    await asyncio.to_thread(
-        eventually, lambda: deployment_replicas(cluster, "calls-local") == 1, 30
+        # After the 3 s stabilization window: one worker, and it is the one with a call.
+        await asyncio.to_thread(
+            eventually, lambda: deployment_replicas(cluster, "calls-local") == 1, 30
+        )
+        survivors = await asyncio.to_thread(
+            eventually, lambda: (p := running_pods(cluster, "calls-local")) and len(p) == 1 and p
+        )
+        assert survivors[0]["metadata"]["name"] == busy
+        cost = survivors[0]["metadata"]["annotations"]["controller.kubernetes.io/pod-deletion-cost"]
+        assert cost == "1"
+        region = status(cluster, "calls")["regions"][0]
+        assert region["desiredReplicas"] == 1
+        assert "scaling down" in region["lastScaleReason"]
+    finally:
+        await callers[1].disconnect()
+        workers.close()
+
+
+async def test_unreadable_worker_load_holds_scale_down(
+    cluster: LocalCluster, namespace: str, livekit: LiveKitServer
+) -> None:
+    cluster.kubectl("get", "secret", "lk-main", "-n", NS)  # created by the test above
+    workers = WorkerMetrics(free_port())
+    manifest = scaling_agent("blind", livekit, "lk-main")
+    manifest["spec"]["agentName"] = "blind-agent"
+    manifest["spec"]["observability"] = {"metricsPort": workers.port}
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(manifest))
+    callers = [await join_call(livekit, f"blind-{i}", "blind-agent") for i in range(2)]
+    try:
+        await asyncio.to_thread(
+            eventually, lambda: deployment_replicas(cluster, "blind-local") == 2, 20
+        )
+    finally:
+        for caller in callers:
+            await caller.disconnect()
+    held = await asyncio.to_thread(
+        eventually,
+        lambda: (
+            condition(cluster, "blind", "Scaling").get("reason") == "Holding"
+            and condition(cluster, "blind", "Scaling")
+        ),
+        30,
     )
-    await callers[0].disconnect()
-    region = status(cluster, "calls")["regions"][0]
-    assert region["desiredReplicas"] == 1
-    assert "scaling down" in region["lastScaleReason"]
+    assert "cannot read the load of worker" in held["message"]
+    assert deployment_replicas(cluster, "blind-local") == 2
+    try:
+        for pod in running_pods(cluster, "blind-local"):
+            workers.serve(pod["status"]["podIP"], 0)
+        await asyncio.to_thread(
+            eventually, lambda: deployment_replicas(cluster, "blind-local") == 1, 30
+        )
+    finally:
+        workers.close()
 
 
 async def test_unreachable_livekit_holds_replicas_then_recovers(

@@ -168,8 +168,9 @@ class LocalCluster:
                 "--manage-all-nodes=false",
                 "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
                 "--manage-nodes-with-label-selector=",
-                "--cidr=10.0.0.1/16",
-                "--node-ip=10.0.0.1",
+                # Pod IPs on loopback: a process on this machine can serve a pod's endpoints.
+                "--cidr=127.10.0.1/16",
+                "--node-ip=127.10.0.1",
                 f"--server-address=127.0.0.1:{port}",
                 f"--config={Path(__file__).with_name('kwok-stages.yaml')}",
             ],
