@@ -104,6 +104,8 @@ install_python() {
     "$venv/bin/pip" install -q --upgrade pip
     "$venv/bin/pip" install -q -c "$ROOT/constraints.txt" -e "$ROOT[dev]"
     touch "$venv/.complete"
+    # Environments of older dependency sets only take disk space now.
+    find "$CACHE" -maxdepth 1 -name 'venv-*' ! -path "$venv" -exec rm -rf {} +
   fi
   "$venv/bin/pip" install -q --no-deps --no-build-isolation -e "$ROOT" 2>&1 | grep -v "^$" || true
   ln -sfn "$venv" "$ROOT/.venv"

@@ -70,8 +70,17 @@ async def stop_collectors(**_: Any) -> None:
     await collectors.stop()
 
 
+CREDENTIALS_TTL_SECONDS = 30.0
+_credentials: dict[tuple[str, str], tuple[float, dict[str, str]]] = {}
+
+
 def endpoint_for(namespace: str, region: RegionSpec) -> Endpoint:
-    secret = kube.secret(namespace, region.livekit.credentials_secret)
+    """The region's LiveKit endpoint; its Secret is read at most every 30 s, not every tick."""
+    key = (namespace, region.livekit.credentials_secret)
+    fetched, secret = _credentials.get(key, (0.0, {}))
+    if time.monotonic() - fetched > CREDENTIALS_TTL_SECONDS:
+        secret = kube.secret(*key)
+        _credentials[key] = (time.monotonic(), secret)
     return Endpoint(region.livekit.url, secret["api-key"], secret["api-secret"])
 
 
@@ -229,6 +238,40 @@ def _export(
         DEMAND.labels(*labels).set(demand)
 
 
+def _readiness(
+    conditions: list[dict[str, Any]],
+    status: kopf.Status,
+    regions: list[dict[str, Any]],
+    unreachable: list[str],
+    generation: int,
+) -> list[dict[str, Any]]:
+    """Ready: the current spec is applied and every region can take calls.
+    Degraded: some region has fewer ready workers than wanted, or LiveKit is unreadable."""
+    applied = status.get("observedGeneration") == generation
+    short = [
+        f"{r['name']}: {r['readyReplicas']}/{r['desiredReplicas']} workers ready"
+        for r in regions
+        if r["readyReplicas"] < r["desiredReplicas"]
+    ]
+    unable = [r["name"] for r in regions if r["desiredReplicas"] > 0 and r["readyReplicas"] == 0]
+    if not applied:
+        ready, reason, message = False, "Reconciling", f"applying generation {generation}"
+    elif unable:
+        ready, reason, message = False, "NoReadyWorkers", f"no ready worker in {', '.join(unable)}"
+    else:
+        ready, reason, message = True, "Reconciled", f"{len(regions)} region(s) serving"
+    conditions = cond.set_condition(conditions, cond.READY, ready, reason, message, generation)
+    problems = short + unreachable
+    return cond.set_condition(
+        conditions,
+        cond.DEGRADED,
+        bool(problems),
+        ("WorkersNotReady" if short else "LiveKitUnreachable") if problems else "AsDesired",
+        "; ".join(problems) or "every region has the workers it wants",
+        generation,
+    )
+
+
 def _write_status(
     patch: kopf.Patch, status: kopf.Status, outcomes: list[RegionOutcome], generation: int
 ) -> None:
@@ -245,6 +288,7 @@ def _write_status(
         "; ".join(unreachable) or "LiveKit answers; demand is current",
         generation,
     )
+    conditions = _readiness(conditions, status, merged, unreachable, generation)
     scaled = any(o.scaled for o in outcomes)
     conditions = cond.set_condition(
         conditions,

@@ -1,0 +1,137 @@
+"""Many VoiceAgents on one operator: time to reconcile all after start, memory, LiveKit calls.
+
+Creates N VoiceAgents × 3 regions (three livekit-servers) on the local control plane, then
+starts the operator and measures until every VoiceAgent reports Ready for its generation.
+Idle fleets (minReplicas 0) keep the fake nodes' pod count out of the measurement.
+
+    .venv/bin/python bench/operator_scale.py [--agents 1000] [--settle 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import tempfile
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from pathlib import Path
+
+from _stack import credentials, start_operator
+from kubernetes import client, config
+
+from voicefleet_operator.local.cluster import LocalCluster
+from voicefleet_operator.local.livekit import LiveKitServer
+from voicefleet_operator.local.process import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+NS = "scale"
+REGIONS = ("us", "eu", "ap")
+POLL_INTERVAL = 5
+
+
+def agent(index: int, servers: dict[str, LiveKitServer]) -> dict[str, object]:
+    return {
+        "apiVersion": "voicefleet.io/v1alpha1",
+        "kind": "VoiceAgent",
+        "metadata": {"name": f"agent-{index:04d}", "namespace": NS},
+        "spec": {
+            "image": "voicefleet-agent:bench",
+            "pipeline": {s: [{"provider": "simulated"}] for s in ("stt", "llm", "tts")},
+            "regions": [
+                {"name": r, "minReplicas": 0, "maxReplicas": 10,
+                 "livekit": {"url": servers[r].url, "credentialsSecret": f"lk-{r}"}}
+                for r in REGIONS
+            ],
+            "scaling": {"warmWorkers": 0, "pollIntervalSeconds": POLL_INTERVAL},
+        },
+    }  # fmt: skip
+
+
+def reconciled(objects: client.CustomObjectsApi) -> int:
+    listing = objects.list_namespaced_custom_object("voicefleet.io", "v1alpha1", NS, "voiceagents")
+    done = 0
+    for item in listing["items"]:
+        status = item.get("status", {})
+        ready = any(
+            c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", [])
+        )
+        current = status.get("observedGeneration") == item["metadata"]["generation"]
+        done += ready and current
+    return done
+
+
+def rss_mb(pid: int) -> float:
+    text = Path(f"/proc/{pid}/status").read_text()
+    match = re.search(r"VmRSS:\s+(\d+) kB", text)
+    return int(match.group(1)) / 1024 if match else float("nan")
+
+
+def polls(metrics_url: str) -> float:
+    with urllib.request.urlopen(metrics_url, timeout=5) as response:
+        text = response.read().decode()
+    counts = re.findall(r"voicefleet_operator_livekit_poll_duration_seconds_count\{[^}]*\} (\S+)",
+                        text)  # fmt: skip
+    return sum(float(c) for c in counts)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--agents", type=int, default=1000)
+    parser.add_argument("--settle", type=float, default=30, help="seconds to watch after")
+    parser.add_argument("--workdir", help="keep server logs here")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="vf-bench-") as tmp, ExitStack() as stack:
+        work = Path(args.workdir or tmp)
+        cluster = LocalCluster(work / "cluster")
+        stack.callback(cluster.stop)
+        cluster.start()
+        cluster.kubectl("apply", "-f", str(ROOT / "manifests" / "base" / "crd.yaml"))
+        cluster.kubectl("wait", "--for=condition=Established",
+                        "crd/voiceagents.voicefleet.io", "--timeout=30s")  # fmt: skip
+        cluster.kubectl("create", "namespace", NS)
+        servers = {r: LiveKitServer(work / f"livekit-{r}").start() for r in REGIONS}
+        for region, server in servers.items():
+            stack.callback(server.stop)
+            credentials(cluster, NS, f"lk-{region}", server)
+        config.load_kube_config(str(cluster.kubeconfig))
+        objects = client.CustomObjectsApi()
+        started = time.monotonic()
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda i: objects.create_namespaced_custom_object(
+                "voicefleet.io", "v1alpha1", NS, "voiceagents", agent(i, servers)),
+                range(args.agents)))  # fmt: skip
+        print(f"created {args.agents} VoiceAgents × {len(REGIONS)} regions "
+              f"in {time.monotonic() - started:.1f}s", flush=True)  # fmt: skip
+
+        port = free_port()
+        started = time.monotonic()
+        operator = start_operator(work, cluster, port)
+        stack.callback(operator.stop)
+        done = 0
+        while done < args.agents:
+            time.sleep(1)
+            done = reconciled(objects)
+            print(f"  {time.monotonic() - started:6.1f}s: {done}/{args.agents} reconciled",
+                  flush=True)  # fmt: skip
+            if time.monotonic() - started > 900:
+                break
+        elapsed = time.monotonic() - started
+        metrics_url = f"http://127.0.0.1:{port}/metrics"
+        first = polls(metrics_url)
+        time.sleep(args.settle)
+        polled = polls(metrics_url) - first
+        assert operator.popen is not None
+        rss = rss_mb(operator.popen.pid)
+    print()
+    print(f"VoiceAgents reconciled after operator start: {done}/{args.agents} in {elapsed:.1f}s "
+          f"(target ≤ 60 s for 1,000)")  # fmt: skip
+    print(f"operator RSS after {args.settle:.0f}s steady state: {rss:.0f} MB (target ≤ 300 MB)")
+    per_poll = polled / (args.settle / POLL_INTERVAL)
+    print(f"LiveKit ListRooms calls per {POLL_INTERVAL}s poll interval, all VoiceAgents: "
+          f"{per_poll:.1f} (one per LiveKit endpoint: {len(REGIONS)})")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
