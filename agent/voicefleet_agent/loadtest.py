@@ -1,0 +1,379 @@
+"""Load test: N simulated callers talk to an agent through any LiveKit server.
+
+Each caller joins its own room with a token that dispatches the agent by name, speaks prepared
+utterances (espeak-ng, 48 kHz mono) in real time, and measures voice-to-voice latency as a
+caller hears it: from the end of its utterance to the first agent audio above a threshold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import io
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+import wave
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from livekit import api, rtc
+
+from voicefleet_agent.providers.espeak import render_wav
+
+logger = logging.getLogger("voicefleet.loadtest")
+
+SAMPLE_RATE = 48000
+FRAME_MS = 10
+FRAME_SAMPLES = SAMPLE_RATE * FRAME_MS // 1000
+TRANSCRIPTION_TOPIC = "lk.transcription"
+DEFAULT_UTTERANCES = (
+    "Hello, can you hear me?",
+    "What is the weather like today?",
+    "Please tell me a short story.",
+    "Thank you, that is all.",
+)
+
+
+@dataclass
+class LoadTestOptions:
+    url: str
+    api_key: str
+    api_secret: str
+    agent_name: str
+    callers: int = 1
+    turns: int = 3
+    utterances: Sequence[str] = DEFAULT_UTTERANCES
+    audible_threshold: float = 500.0
+    """RMS (16-bit scale) above which agent audio counts as heard."""
+    turn_timeout: float = 15.0
+    """Longest wait for the agent to answer one utterance."""
+    join_timeout: float = 20.0
+    """Longest wait for the agent to join and publish its audio."""
+    agent_silence: float = 0.8
+    """Agent silence that ends its reply before the caller speaks again."""
+    ramp_seconds: float = 0.0
+    """Spread caller starts over this many seconds."""
+    room_prefix: str = "loadtest"
+
+
+@dataclass
+class LoadTestReport:
+    callers: int
+    turns_attempted: int
+    turns_completed: int
+    errors: list[str] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+
+    @property
+    def p50(self) -> float | None:
+        return percentile(self.latencies, 50)
+
+    @property
+    def p95(self) -> float | None:
+        return percentile(self.latencies, 95)
+
+    @property
+    def max(self) -> float | None:
+        return max(self.latencies) if self.latencies else None
+
+    def summary(self) -> dict[str, object]:
+        data = asdict(self)
+        data.pop("latencies")
+        return {**data, "p50_seconds": self.p50, "p95_seconds": self.p95, "max_seconds": self.max}
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """Nearest-rank percentile (no interpolation: every figure is a latency that happened)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, round(q / 100 * len(ordered) + 0.4999))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def utterance_pcm(text: str) -> bytes:
+    """espeak-ng speech of `text` as 16-bit mono PCM at 48 kHz."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "utterance.wav")
+        render_wav(text, path)
+        with wave.open(path) as wav:
+            rate, pcm = wav.getframerate(), wav.readframes(wav.getnframes())
+    return trim_silence(resample(pcm, rate, SAMPLE_RATE))
+
+
+def trim_silence(pcm: bytes, threshold: int = 300) -> bytes:
+    """Cut espeak-ng's leading and trailing silence: the utterance ends with its last sound,
+    so latency counts from there."""
+    samples = np.frombuffer(pcm, dtype=np.int16)
+    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > threshold)
+    if loud.size == 0:
+        return pcm
+    return samples[loud[0] : loud[-1] + 1].tobytes()
+
+
+def resample(pcm: bytes, rate: int, target: int) -> bytes:
+    if rate == target:
+        return pcm
+    resampler = rtc.AudioResampler(rate, target, quality=rtc.AudioResamplerQuality.HIGH)
+    frame = rtc.AudioFrame(pcm, rate, 1, len(pcm) // 2)
+    out = [*resampler.push(frame), *resampler.flush()]
+    return b"".join(bytes(f.data) for f in out)
+
+
+def wav_bytes(pcm: bytes, rate: int = SAMPLE_RATE) -> bytes:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(pcm)
+    return buffer.getvalue()
+
+
+def caller_token(options: LoadTestOptions, room: str, identity: str) -> str:
+    """A join token whose room configuration dispatches the agent by name."""
+    return (
+        api.AccessToken(options.api_key, options.api_secret)
+        .with_identity(identity)
+        .with_grants(api.VideoGrants(room_join=True, room=room))
+        .with_room_config(
+            api.RoomConfiguration(agents=[api.RoomAgentDispatch(agent_name=options.agent_name)])
+        )
+        .to_jwt()
+    )
+
+
+@dataclass
+class Transcript:
+    """One lk.transcription text stream: an interim or final transcript of one speaker."""
+
+    identity: str
+    text: str
+    final: bool
+    segment: str
+    chunks: int
+    started_at: float
+
+
+class Caller:
+    """One participant that speaks into a room and listens to the agent, in real time."""
+
+    def __init__(self, *, audible_threshold: float = 500.0) -> None:
+        self.room = rtc.Room()
+        self.audible_threshold = audible_threshold
+        self.transcripts: list[Transcript] = []
+        self.audible: list[float] = []  # wall-clock times of agent frames above the threshold
+        self.agent_identity: str | None = None
+        # A short queue: a frame leaves about when `speak` says it did.
+        self._source = rtc.AudioSource(SAMPLE_RATE, 1, queue_size_ms=20)
+        self._speech: asyncio.Queue[tuple[bytes, asyncio.Future[float]]] = asyncio.Queue()
+        self._agent_track = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def join(self, url: str, token: str) -> None:
+        self.room.on("track_subscribed", self._on_track)
+        self.room.register_text_stream_handler(TRANSCRIPTION_TOPIC, self._on_transcript)
+        await self.room.connect(url, token)
+        track = rtc.LocalAudioTrack.create_audio_track("caller-mic", self._source)
+        options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
+        await self.room.local_participant.publish_track(track, options)
+        self._tasks.append(asyncio.create_task(self._pump()))
+
+    async def wait_for_agent(self, within: float) -> None:
+        await asyncio.wait_for(self._agent_track.wait(), within)
+
+    async def speak(self, pcm: bytes) -> float:
+        """Send `pcm` in real time; returns the wall-clock time its last sample left."""
+        done: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        await self._speech.put((pcm, done))
+        return await done
+
+    def first_audible_after(self, t: float) -> float | None:
+        return next((a for a in self.audible if a > t), None)
+
+    async def wait_audible_after(self, t: float, within: float) -> float:
+        deadline = time.monotonic() + within
+        while (heard := self.first_audible_after(t)) is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no agent audio within {within:.0f}s")
+            await asyncio.sleep(0.01)
+        return heard
+
+    async def wait_agent_silent(self, silence: float, within: float) -> float:
+        """Wait until the agent has been inaudible for `silence` seconds; returns its last sound."""
+        deadline = time.monotonic() + within
+        while True:
+            last = self.audible[-1] if self.audible else 0.0
+            if time.time() - last >= silence:
+                return last
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"agent still speaking after {within:.0f}s")
+            await asyncio.sleep(0.05)
+
+    async def leave(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.room.disconnect()
+        await self._source.aclose()
+
+    async def _pump(self) -> None:
+        """Microphone: queued speech, else silence, one 10 ms frame per 10 ms of wall time."""
+        silence = bytes(FRAME_SAMPLES * 2)
+        next_at = time.monotonic()
+        current: tuple[bytes, asyncio.Future[float]] | None = None
+        offset = 0
+        while True:
+            if current is None and not self._speech.empty():
+                current, offset = self._speech.get_nowait(), 0
+            chunk = silence
+            if current is not None:
+                pcm = current[0]
+                chunk = pcm[offset : offset + FRAME_SAMPLES * 2].ljust(FRAME_SAMPLES * 2, b"\0")
+                offset += FRAME_SAMPLES * 2
+            await self._source.capture_frame(rtc.AudioFrame(chunk, SAMPLE_RATE, 1, FRAME_SAMPLES))
+            if current is not None and offset >= len(current[0]):
+                if not current[1].done():
+                    current[1].set_result(time.time())
+                current = None
+            next_at += FRAME_MS / 1000
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+
+    def _on_track(
+        self,
+        track: rtc.Track,
+        publication: rtc.RemoteTrackPublication,
+        participant: rtc.RemoteParticipant,
+    ) -> None:
+        if track.kind != rtc.TrackKind.KIND_AUDIO:
+            return
+        if participant.kind != rtc.ParticipantKind.PARTICIPANT_KIND_AGENT:
+            return
+        self.agent_identity = participant.identity
+        self._tasks.append(asyncio.create_task(self._listen(track)))
+        self._agent_track.set()
+
+    async def _listen(self, track: rtc.Track) -> None:
+        stream = rtc.AudioStream(track, sample_rate=SAMPLE_RATE, num_channels=1)
+        try:
+            async for event in stream:
+                samples = np.frombuffer(event.frame.data, dtype=np.int16).astype(np.float32)
+                if samples.size and float(np.sqrt(np.mean(samples**2))) >= self.audible_threshold:
+                    self.audible.append(time.time())
+        finally:
+            await stream.aclose()
+
+    def _on_transcript(self, reader: rtc.TextStreamReader, identity: str) -> None:
+        async def read() -> None:
+            started = time.time()
+            try:
+                chunks = [chunk async for chunk in reader]
+            except rtc.StreamError:
+                return  # the room closed mid-stream: nothing complete to record
+            attributes = reader.info.attributes or {}  # the trailer's are merged in at the end
+            self.transcripts.append(
+                Transcript(
+                    identity=identity,
+                    text="".join(chunks),
+                    final=attributes.get("lk.transcription_final") == "true",
+                    segment=attributes.get("lk.segment_id", ""),
+                    chunks=len(chunks),
+                    started_at=started,
+                )
+            )
+
+        self._tasks.append(asyncio.create_task(read()))
+
+
+async def _run_caller(
+    index: int, options: LoadTestOptions, speech: list[bytes], report: LoadTestReport
+) -> None:
+    await asyncio.sleep(options.ramp_seconds * index / max(1, options.callers))
+    room = f"{options.room_prefix}-{os.getpid()}-{index}-{int(time.time() * 1000)}"
+    caller = Caller(audible_threshold=options.audible_threshold)
+    try:
+        await caller.join(options.url, caller_token(options, room, f"caller-{index}"))
+        await caller.wait_for_agent(options.join_timeout)
+        for turn in range(options.turns):
+            report.turns_attempted += 1
+            ended = await caller.speak(speech[turn % len(speech)])
+            heard = await caller.wait_audible_after(ended, options.turn_timeout)
+            report.latencies.append(heard - ended)
+            report.turns_completed += 1
+            await caller.wait_agent_silent(options.agent_silence, options.turn_timeout * 4)
+    except Exception as e:
+        report.errors.append(f"caller {index}: {type(e).__name__}: {e}")
+    finally:
+        with contextlib.suppress(Exception):
+            await caller.leave()
+
+
+async def run_loadtest(options: LoadTestOptions) -> LoadTestReport:
+    """Drive `options.callers` concurrent callers for `options.turns` turns each."""
+    loop = asyncio.get_running_loop()
+    speech = [await loop.run_in_executor(None, utterance_pcm, t) for t in options.utterances]
+    report = LoadTestReport(callers=options.callers, turns_attempted=0, turns_completed=0)
+    await asyncio.gather(*(_run_caller(i, options, speech, report) for i in range(options.callers)))
+    return report
+
+
+def parse_args(argv: Sequence[str] | None) -> LoadTestOptions:
+    parser = argparse.ArgumentParser(
+        prog="voicefleet loadtest",
+        description="Measure an agent's voice-to-voice latency with simulated callers.",
+    )
+    env = os.environ
+    parser.add_argument("--url", default=env.get("LIVEKIT_URL"), help="LiveKit URL ($LIVEKIT_URL)")
+    parser.add_argument("--api-key", default=env.get("LIVEKIT_API_KEY"))
+    parser.add_argument("--api-secret", default=env.get("LIVEKIT_API_SECRET"))
+    parser.add_argument("--agent", required=True, help="agent name to dispatch")
+    parser.add_argument("--callers", type=int, default=1)
+    parser.add_argument("--turns", type=int, default=3)
+    parser.add_argument("--utterance", action="append", help="what callers say (repeatable)")
+    parser.add_argument("--turn-timeout", type=float, default=15.0)
+    parser.add_argument("--ramp", type=float, default=0.0, help="seconds to spread starts over")
+    args = parser.parse_args(argv)
+    for name in ("url", "api_key", "api_secret"):
+        if not getattr(args, name):
+            parser.error(f"--{name.replace('_', '-')} or ${'LIVEKIT_' + name.upper()} is required")
+    return LoadTestOptions(
+        url=args.url,
+        api_key=args.api_key,
+        api_secret=args.api_secret,
+        agent_name=args.agent,
+        callers=args.callers,
+        turns=args.turns,
+        utterances=args.utterance or DEFAULT_UTTERANCES,
+        turn_timeout=args.turn_timeout,
+        ramp_seconds=args.ramp,
+    )
+
+
+def format_report(report: LoadTestReport) -> str:
+    def ms(v: float | None) -> str:
+        return "-" if v is None else f"{v * 1000:.0f} ms"
+
+    lines = [
+        f"callers {report.callers}, turns {report.turns_completed}/{report.turns_attempted}",
+        f"voice-to-voice p50 {ms(report.p50)}, p95 {ms(report.p95)}, max {ms(report.max)}",
+        *(f"error: {e}" for e in report.errors),
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options = parse_args(argv)
+    report = asyncio.run(run_loadtest(options))
+    print(format_report(report))
+    print(json.dumps(report.summary()), file=sys.stderr)
+    return 1 if report.errors or not report.turns_completed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""`voicefleet-agent start|dev`: run the agent worker described by $VOICEFLEET_CONFIG.
+
+A configuration that cannot work here (no config, an invalid one, a missing provider key or
+LiveKit credential, no espeak-ng for the offline TTS) stops start-up with one line on stderr and
+exit code 2, before anything connects.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Mapping, MutableMapping, Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from voicefleet_agent.config import AgentConfig
+
+CONFIG_VARIABLE = "VOICEFLEET_CONFIG"
+METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+LIVEKIT_VARIABLES = ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET")
+EXIT_CONFIG = 2
+
+
+class StartupError(Exception):
+    """One line telling the user what is wrong and how to fix it."""
+
+
+def load_config(env: Mapping[str, str]) -> AgentConfig:
+    path = env.get(CONFIG_VARIABLE)
+    if not path:
+        raise StartupError(
+            f"{CONFIG_VARIABLE} is not set: point it at the agent config JSON "
+            "(the operator mounts it from the agent's ConfigMap)"
+        )
+    try:
+        text = Path(path).read_text()
+    except OSError as e:
+        raise StartupError(f"cannot read {CONFIG_VARIABLE}={path}: {e.strerror}") from None
+    try:
+        return AgentConfig.model_validate_json(text)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(root)"
+        raise StartupError(f"invalid config {path}: {where}: {first['msg']}") from None
+
+
+def check_environment(config: AgentConfig, env: Mapping[str, str]) -> None:
+    """Everything the worker needs from its environment, checked before it starts."""
+    from voicefleet_agent.pipeline import missing_keys
+    from voicefleet_agent.providers.espeak import EspeakMissingError, espeak_path
+
+    if missing := missing_keys(config.pipeline, env):
+        raise StartupError(missing[0].message())
+    for variable in LIVEKIT_VARIABLES:
+        if not env.get(variable):
+            raise StartupError(
+                f"{variable} is not set: the worker needs it to reach LiveKit "
+                "(set it from a Secret with env valueFrom.secretKeyRef)"
+            )
+    if any(spec.provider == "offline" for spec in config.pipeline.tts):
+        try:
+            espeak_path()
+        except EspeakMissingError as e:
+            raise StartupError(str(e)) from None
+
+
+def prepare_metrics_dir(env: MutableMapping[str, str]) -> str:
+    """Point prometheus-client at a fresh multiprocess directory.
+
+    Must run before prometheus_client is imported: it picks its storage at import time."""
+    path = env.get(METRICS_DIR_VARIABLE) or tempfile.mkdtemp(prefix="voicefleet-metrics-")
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path, exist_ok=True)
+    env[METRICS_DIR_VARIABLE] = path
+    return path
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="voicefleet-agent", description="Run a voicefleet agent worker."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, help_text, level in (
+        ("start", "run the worker (production)", "INFO"),
+        ("dev", "run the worker with development defaults (debug logs)", "DEBUG"),
+    ):
+        command = commands.add_parser(name, help=help_text)
+        command.add_argument("--log-level", default=os.environ.get("LIVEKIT_LOG_LEVEL", level))
+        command.add_argument("--log-format", choices=["json", "colored"], default="json")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        config = load_config(os.environ)
+        prepare_metrics_dir(os.environ)
+        check_environment(config, os.environ)
+    except StartupError as e:
+        print(e, file=sys.stderr)
+        return EXIT_CONFIG
+    from livekit.agents.cli import proto
+    from livekit.agents.cli.cli import _run_worker
+
+    from voicefleet_agent.worker import build_server
+
+    # The runner behind `python -m livekit.agents start`: JSON logs, SIGTERM drains the worker.
+    _run_worker(
+        build_server(config, os.environ),
+        proto.CliArgs(
+            log_level=args.log_level.upper(),
+            log_format=args.log_format,
+            dev=args.command == "dev",
+        ),
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,253 @@
+"""The agent worker's Prometheus metrics, exactly as docs/metrics.md (Agent worker) lists them.
+
+Each session runs in its own job process, so metrics use prometheus-client's multiprocess
+mode: the worker points PROMETHEUS_MULTIPROC_DIR at a fresh directory before anything imports
+prometheus_client, and /metrics merges every process's files. Gauges are written by the main
+process only (hence `max`); counters and histograms by the job processes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from livekit.agents import AgentSession, llm, metrics, stt, tts, vad
+from livekit.agents.llm.chat_context import MetricsMetadata
+from livekit.agents.voice.events import (
+    CloseEvent,
+    ConversationItemAddedEvent,
+    SessionUsageUpdatedEvent,
+)
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+from voicefleet_agent.pipeline import STAGES, Pipeline, ProviderLabel, Stage
+
+logger = logging.getLogger("voicefleet.agent")
+
+# Every SLO threshold (0.3, 0.5, 0.8, 1, 1.5, 2, 3, 5 s) is a bucket boundary.
+LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
+COMMON = ("agent", "region")
+PROVIDER = (*COMMON, "provider", "model")
+
+
+def _histogram(name: str, doc: str, labels: tuple[str, ...] = COMMON) -> Histogram:
+    return Histogram(name, doc, labels, buckets=LATENCY_BUCKETS)
+
+
+VOICE_TO_VOICE = _histogram(
+    "voicefleet_agent_voice_to_voice_seconds", "User stopped speaking to agent audio starts."
+)
+END_OF_TURN = _histogram(
+    "voicefleet_agent_end_of_turn_delay_seconds", "End of speech to turn confirmed."
+)
+STT_DELAY = _histogram(
+    "voicefleet_agent_stt_delay_seconds", "End of speech to final transcript.", PROVIDER
+)
+LLM_TTFT = _histogram("voicefleet_agent_llm_ttft_seconds", "LLM request to first token.", PROVIDER)
+TTS_TTFB = _histogram("voicefleet_agent_tts_ttfb_seconds", "TTS request to first audio.", PROVIDER)
+VAD_INFERENCE = _histogram("voicefleet_agent_vad_inference_seconds", "One VAD inference.")
+TURNS = Counter("voicefleet_agent_turns_total", "Agent turns answered.", COMMON)
+INTERRUPTIONS = Counter(
+    "voicefleet_agent_interruptions_total", "User spoke over the agent and stopped it.", COMMON
+)
+SESSIONS = Counter("voicefleet_agent_sessions_total", "Sessions ended.", (*COMMON, "outcome"))
+PROVIDER_ERRORS = Counter(
+    "voicefleet_agent_provider_errors_total",
+    "Provider requests that failed.",
+    (*COMMON, "stage", "provider"),
+)
+PROVIDER_FALLBACKS = Counter(
+    "voicefleet_agent_provider_fallbacks_total",
+    "Switches away from provider.",
+    (*COMMON, "stage", "provider"),
+)
+LLM_TOKENS = Counter("voicefleet_agent_llm_tokens_total", "LLM tokens.", (*PROVIDER, "kind"))
+TTS_CHARACTERS = Counter(
+    "voicefleet_agent_tts_characters_total", "Characters synthesized.", PROVIDER
+)
+STT_AUDIO = Counter("voicefleet_agent_stt_audio_seconds_total", "Audio transcribed.", PROVIDER)
+ACTIVE_SESSIONS = Gauge(
+    "voicefleet_agent_active_sessions", "Sessions in progress.", COMMON, multiprocess_mode="max"
+)
+DRAINING = Gauge(
+    "voicefleet_agent_draining", "1 while the worker drains.", COMMON, multiprocess_mode="max"
+)
+
+
+FALLBACK_ADAPTERS = (stt.FallbackAdapter, llm.FallbackAdapter, tts.FallbackAdapter)
+
+
+@dataclass(frozen=True)
+class Labels:
+    agent: str
+    region: str
+
+    def common(self) -> dict[str, str]:
+        return {"agent": self.agent, "region": self.region}
+
+    def of(self, label: ProviderLabel) -> dict[str, str]:
+        return {**self.common(), "provider": label.provider, "model": label.model}
+
+
+def render_latest() -> bytes:
+    """The exposition of every process's metrics (or this process's, outside multiprocess)."""
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        return generate_latest(REGISTRY)
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return generate_latest(registry)
+
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+def set_worker_state(labels: Labels, *, active_sessions: int, draining: bool) -> None:
+    """Worker-level gauges; called by the main process, which owns them."""
+    ACTIVE_SESSIONS.labels(**labels.common()).set(active_sessions)
+    DRAINING.labels(**labels.common()).set(1 if draining else 0)
+
+
+class SessionMetrics:
+    """Records one session's turns, usage and provider health into the metrics above."""
+
+    def __init__(self, session: AgentSession[Any], pipeline: Pipeline, labels: Labels) -> None:
+        self._pipeline = pipeline
+        self._labels = labels
+        self._usage_seen: dict[tuple[str, str, str, str], float] = {}
+        session.on("conversation_item_added", self.on_item_added)
+        session.on("session_usage_updated", self.on_usage)
+        session.on("close", self.on_close)
+        pipeline.vad.on("metrics_collected", self.on_vad_metrics)
+        for stage in STAGES:
+            for instance, label in pipeline.members[stage]:
+                _on(instance, "error", self._error_counter(label))
+        adapters: tuple[tuple[Stage, object], ...] = (
+            ("stt", pipeline.stt),
+            ("llm", pipeline.llm),
+            ("tts", pipeline.tts),
+        )
+        for stage, adapter in adapters:
+            if isinstance(adapter, FALLBACK_ADAPTERS):
+                _on(adapter, f"{stage}_availability_changed", self._fallback_counter(stage))
+
+    def on_item_added(self, ev: ConversationItemAddedEvent) -> None:
+        item = ev.item
+        if not isinstance(item, llm.ChatMessage):
+            return
+        report = item.metrics
+        if item.role == "user":
+            self._observe_user(report)
+        elif item.role == "assistant":
+            self._observe_assistant(report, interrupted=item.interrupted)
+
+    def _observe_user(self, report: llm.MetricsReport) -> None:
+        common = self._labels.common()
+        if (delay := report.get("end_of_turn_delay")) is not None:
+            END_OF_TURN.labels(**common).observe(delay)
+        if (delay := report.get("transcription_delay")) is not None:
+            label = self._label("stt", report.get("stt_metadata"))
+            STT_DELAY.labels(**self._labels.of(label)).observe(delay)
+
+    def _observe_assistant(self, report: llm.MetricsReport, *, interrupted: bool) -> None:
+        common = self._labels.common()
+        TURNS.labels(**common).inc()
+        if interrupted:
+            INTERRUPTIONS.labels(**common).inc()
+        if (latency := report.get("e2e_latency")) is not None:
+            VOICE_TO_VOICE.labels(**common).observe(latency)
+        if (ttft := report.get("llm_node_ttft")) is not None:
+            label = self._label("llm", report.get("llm_metadata"))
+            LLM_TTFT.labels(**self._labels.of(label)).observe(ttft)
+        if (ttfb := report.get("tts_node_ttfb")) is not None:
+            label = self._label("tts", report.get("tts_metadata"))
+            TTS_TTFB.labels(**self._labels.of(label)).observe(ttfb)
+
+    def _label(self, stage: Stage, metadata: MetricsMetadata | None) -> ProviderLabel:
+        metadata = metadata or {}
+        return self._pipeline.label_of(
+            stage, metadata.get("model_provider") or "", metadata.get("model_name") or ""
+        )
+
+    def on_usage(self, ev: SessionUsageUpdatedEvent) -> None:
+        """Usage arrives as running totals per model; counters take the increase."""
+        for usage in ev.usage.model_usage:
+            if isinstance(usage, metrics.LLMModelUsage):
+                label = self._pipeline.label_of("llm", usage.provider, usage.model)
+                self._add(LLM_TOKENS, label, usage.input_tokens, kind="prompt")
+                self._add(LLM_TOKENS, label, usage.output_tokens, kind="completion")
+            elif isinstance(usage, metrics.TTSModelUsage):
+                label = self._pipeline.label_of("tts", usage.provider, usage.model)
+                self._add(TTS_CHARACTERS, label, usage.characters_count)
+            elif isinstance(usage, metrics.STTModelUsage):
+                label = self._pipeline.label_of("stt", usage.provider, usage.model)
+                self._add(STT_AUDIO, label, usage.audio_duration)
+
+    def _add(self, counter: Counter, label: ProviderLabel, total: float, **extra: str) -> None:
+        key = (counter._name, label.provider, label.model, extra.get("kind", ""))
+        increase = total - self._usage_seen.get(key, 0.0)
+        self._usage_seen[key] = total
+        if increase > 0:
+            counter.labels(**self._labels.of(label), **extra).inc(increase)
+
+    def on_vad_metrics(self, ev: metrics.VADMetrics) -> None:
+        # The VAD reports in batches; each inference of a batch is observed at its mean.
+        if ev.inference_count <= 0:
+            return
+        mean = ev.inference_duration_total / ev.inference_count
+        child = VAD_INFERENCE.labels(**self._labels.common())
+        for _ in range(ev.inference_count):
+            child.observe(mean)
+
+    def on_close(self, ev: CloseEvent) -> None:
+        outcome = "failed" if ev.error is not None else "completed"
+        SESSIONS.labels(**self._labels.common(), outcome=outcome).inc()
+
+    def _error_counter(self, label: ProviderLabel) -> Callable[[Any], None]:
+        def count(_: stt.STTError | llm.LLMError | tts.TTSError) -> None:
+            PROVIDER_ERRORS.labels(
+                **self._labels.common(), stage=label.stage, provider=label.provider
+            ).inc()
+
+        return count
+
+    def _fallback_counter(self, stage: Stage) -> Callable[[Any], None]:
+        def count(ev: Any) -> None:
+            if ev.available:
+                logger.info("provider recovered", extra={"stage": stage})
+                return
+            label = self._member_label(stage, getattr(ev, stage))
+            logger.warning(
+                "provider failed, switching to the next in the chain",
+                extra={"stage": stage, "provider": label.provider, "model": label.model},
+            )
+            PROVIDER_FALLBACKS.labels(
+                **self._labels.common(), stage=stage, provider=label.provider
+            ).inc()
+
+        return count
+
+    def _member_label(self, stage: Stage, instance: object) -> ProviderLabel:
+        for member, label in self._pipeline.members[stage]:
+            if member is instance or getattr(instance, "wrapped_stt", None) is member:
+                return label
+        return self._pipeline.label_of(
+            stage, str(getattr(instance, "provider", "")), str(getattr(instance, "model", ""))
+        )
+
+
+def _on(emitter: object, event: str, callback: Callable[[Any], None]) -> None:
+    """Subscribe when the object emits events (plugins and adapters all do)."""
+    if isinstance(emitter, (stt.STT, llm.LLM, tts.TTS, vad.VAD)):
+        emitter.on(event, callback)  # type: ignore[arg-type]

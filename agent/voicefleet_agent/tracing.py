@@ -1,0 +1,106 @@
+"""OpenTelemetry traces of every session, exported over OTLP.
+
+The framework already traces a job as one trace (job_entrypoint → agent_session → user_turn /
+agent_turn → llm_request, tts_request) with `gen_ai.*` attributes. voicefleet adds the
+provider, a per-turn `stt` span (end of speech → final transcript, which the framework only
+records as an attribute) and the `voicefleet.agent` / `voicefleet.region` attributes on every
+span. Exporter settings follow the standard OTEL_* variables; `observability.otlpEndpoint` and
+`traceSampleRatio` from the config take precedence.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from livekit.agents import llm, telemetry
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+from voicefleet_agent.config import AgentConfig
+from voicefleet_agent.logs import transcripts_allowed
+from voicefleet_agent.pipeline import Pipeline
+
+logger = logging.getLogger("voicefleet.agent")
+
+SERVICE_NAME = "voicefleet-agent"
+ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+PROTOCOL_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
+
+_tracer = trace.get_tracer("voicefleet.agent")
+
+
+def span_attributes(config: AgentConfig) -> dict[str, str]:
+    return {"voicefleet.agent": config.agent_name, "voicefleet.region": config.region}
+
+
+def export_enabled(config: AgentConfig, env: Mapping[str, str]) -> bool:
+    if env.get("OTEL_TRACES_EXPORTER", "otlp") == "none":
+        return False
+    return bool(config.observability.otlp_endpoint) or any(env.get(v) for v in ENDPOINT_VARIABLES)
+
+
+def make_exporter(config: AgentConfig, env: Mapping[str, str]) -> SpanExporter:
+    """OTLP over HTTP/protobuf (the spec's default) or gRPC, as OTEL_EXPORTER_OTLP_PROTOCOL says."""
+    protocol = next((env[v] for v in PROTOCOL_VARIABLES if env.get(v)), "http/protobuf")
+    base = config.observability.otlp_endpoint
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+            OTLPSpanExporter as GrpcExporter,
+        )
+
+        return GrpcExporter(endpoint=base) if base else GrpcExporter()
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    if base:
+        return OTLPSpanExporter(endpoint=base.rstrip("/") + "/v1/traces")
+    return OTLPSpanExporter()  # reads OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT
+
+
+def configure_tracing(config: AgentConfig, env: Mapping[str, str]) -> TracerProvider | None:
+    """Install the tracer provider the framework's spans go to; None when nothing exports."""
+    if not export_enabled(config, env):
+        return None
+    # An explicit OTEL_TRACES_SAMPLER wins; otherwise sample whole sessions at the config ratio.
+    sampler = None
+    if not env.get("OTEL_TRACES_SAMPLER"):
+        sampler = ParentBased(TraceIdRatioBased(config.observability.trace_sample_ratio))
+    resource = Resource.create(
+        {"service.name": env.get("OTEL_SERVICE_NAME", SERVICE_NAME), **span_attributes(config)}
+    )
+    provider = TracerProvider(resource=resource, sampler=sampler)
+    provider.add_span_processor(BatchSpanProcessor(make_exporter(config, env)))
+    telemetry.set_tracer_provider(
+        provider, metadata=dict(span_attributes(config)), allow_pii=transcripts_allowed(env)
+    )
+    global _tracer
+    _tracer = provider.get_tracer("voicefleet.agent")
+    return provider
+
+
+def record_stt_span(message: llm.ChatMessage, pipeline: Pipeline) -> None:
+    """The `stt` span of a user turn: end of speech → final transcript, back-dated."""
+    report = message.metrics
+    end_of_speech = report.get("stopped_speaking_at")
+    delay = report.get("transcription_delay")
+    if end_of_speech is None or delay is None:
+        return
+    metadata = report.get("stt_metadata") or {}
+    label = pipeline.label_of(
+        "stt", metadata.get("model_provider") or "", metadata.get("model_name") or ""
+    )
+    start_ns = int(end_of_speech * 1e9)
+    span = _tracer.start_span(
+        "stt",
+        start_time=start_ns,
+        attributes={
+            "gen_ai.provider.name": label.provider,
+            "gen_ai.request.model": label.model,
+            "voicefleet.stage": "stt",
+            "voicefleet.stt.delay_seconds": delay,
+        },
+    )
+    span.end(end_time=start_ns + int(delay * 1e9))

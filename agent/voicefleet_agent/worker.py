@@ -1,0 +1,224 @@
+"""The LiveKit worker: an AgentServer whose jobs run the configured voice pipeline.
+
+The main process registers with LiveKit, reports load and serves health and metrics; each
+session runs in its own job process, prepared ahead of time by `prewarm` (Silero and the
+local models load there, so the first call is not slow).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil  # type: ignore[import-untyped]
+from livekit.agents import Agent, AgentServer, AgentSession, JobContext, JobProcess, llm, room_io
+from livekit.agents.utils.hw import get_cpu_monitor
+from livekit.agents.voice.events import CloseEvent, ConversationItemAddedEvent
+from opentelemetry.sdk.trace import TracerProvider
+
+from voicefleet_agent.config import AgentConfig
+from voicefleet_agent.health import HealthServer
+from voicefleet_agent.logs import install_redaction
+from voicefleet_agent.main import CONFIG_VARIABLE
+from voicefleet_agent.metrics import Labels, SessionMetrics, set_worker_state
+from voicefleet_agent.pipeline import Pipeline, build_pipeline, load_vad
+from voicefleet_agent.tracing import configure_tracing, record_stt_span
+
+logger = logging.getLogger("voicefleet.agent")
+
+WORKER_PORT_VARIABLE = "VOICEFLEET_WORKER_HTTP_PORT"
+DEFAULT_WORKER_PORT = 8081
+# Load is max(CPU, sessions / sessionsPerWorker): 1.0 means full, so LiveKit stops dispatching.
+FULL_LOAD = 1.0
+# Job processes kept warm (each holds Silero and the local models): enough for a burst of two.
+WARM_PROCESSES = 2
+CPU_SAMPLE_SECONDS = 0.5
+CPU_WINDOW = 5
+STATE_KEY = "voicefleet"
+# Caller audio reaches the VAD in 20 ms frames (the framework's default is 50 ms): the end of
+# speech is seen up to 30 ms sooner for a little more per-frame work.
+INPUT_FRAME_MS = 20
+
+
+def read_config(env: Mapping[str, str]) -> AgentConfig:
+    """The config the operator mounted at $VOICEFLEET_CONFIG (errors are the caller's to word)."""
+    return AgentConfig.model_validate_json(Path(env[CONFIG_VARIABLE]).read_text())
+
+
+@functools.cache
+def process_config() -> AgentConfig:
+    return read_config(os.environ)
+
+
+def worker_load(cpu: float, active_sessions: int, sessions_per_worker: int) -> float:
+    """The load reported to LiveKit: whichever of CPU and session slots is nearer to full.
+
+    A worker without sessions always has room for one: its CPU then is start-up work (job
+    processes loading models), and counting it would turn callers away from a fresh worker."""
+    slots = active_sessions / sessions_per_worker
+    return min(1.0, max(cpu, slots) if active_sessions else slots)
+
+
+class CpuSampler:
+    """Moving average of the CPU this worker's process tree uses, as a share of the CPUs it may
+    use (the cgroup quota when there is one). Counting only its own processes keeps workers
+    that share a node or a container from reading each other's load as their own."""
+
+    def __init__(self) -> None:
+        self._cpus = get_cpu_monitor().cpu_count()
+        self._root = psutil.Process()
+        self._seen: dict[int, float] = {}
+        self._samples: list[float] = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._run, name="voicefleet-cpu", daemon=True).start()
+
+    def _cpu_seconds(self) -> dict[int, float]:
+        used: dict[int, float] = {}
+        for proc in [self._root, *self._root.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                times = proc.cpu_times()
+                used[proc.pid] = times.user + times.system
+        return used
+
+    def _run(self) -> None:
+        last_at = time.monotonic()
+        self._seen = self._cpu_seconds()
+        while True:
+            time.sleep(CPU_SAMPLE_SECONDS)
+            now, used = time.monotonic(), self._cpu_seconds()
+            busy = sum(t - self._seen.get(pid, 0.0) for pid, t in used.items())
+            share = busy / ((now - last_at) * self._cpus)
+            self._seen, last_at = used, now
+            with self._lock:
+                self._samples = [*self._samples[-(CPU_WINDOW - 1) :], min(1.0, max(0.0, share))]
+
+    def value(self) -> float:
+        with self._lock:
+            return sum(self._samples) / len(self._samples) if self._samples else 0.0
+
+
+class WorkerLoad:
+    """The worker's load_fnc; also refreshes the worker-level gauges it is called often enough."""
+
+    def __init__(self, config: AgentConfig, labels: Labels) -> None:
+        self._sessions_per_worker = config.sessions_per_worker
+        self._labels = labels
+        self._cpu = CpuSampler()
+
+    def __call__(self, server: AgentServer) -> float:
+        active = len(server.active_jobs)
+        set_worker_state(self._labels, active_sessions=active, draining=server.draining)
+        return worker_load(self._cpu.value(), active, self._sessions_per_worker)
+
+
+@dataclass
+class ProcessState:
+    """What a job process prepares before its session: built once, used by one session."""
+
+    config: AgentConfig
+    pipeline: Pipeline
+    tracer: TracerProvider | None
+
+
+def labels_of(config: AgentConfig) -> Labels:
+    return Labels(agent=config.agent_name, region=config.region)
+
+
+def prewarm(proc: JobProcess) -> None:
+    """Runs in each job process before it is offered a job."""
+    install_redaction(os.environ)
+    config = process_config()
+    pipeline = build_pipeline(config, load_vad(config.pipeline.vad), os.environ)
+    tracer = configure_tracing(config, os.environ)
+    proc.userdata[STATE_KEY] = ProcessState(config, pipeline, tracer)
+
+
+async def entrypoint(ctx: JobContext) -> None:
+    state: ProcessState = ctx.proc.userdata[STATE_KEY]
+    pipeline = state.pipeline
+    session: AgentSession[None] = AgentSession(
+        vad=pipeline.vad,
+        stt=pipeline.stt,
+        llm=pipeline.llm,
+        tts=pipeline.tts,
+        turn_handling=pipeline.turn_handling,
+    )
+    SessionMetrics(session, pipeline, labels_of(state.config))
+
+    def on_item(ev: ConversationItemAddedEvent) -> None:
+        if isinstance(ev.item, llm.ChatMessage) and ev.item.role == "user":
+            record_stt_span(ev.item, pipeline)
+
+    def on_close(ev: CloseEvent) -> None:
+        # The caller left or the session failed: end the job so its process is freed.
+        ctx.shutdown(reason=f"session closed: {ev.reason.value}")
+
+    session.on("conversation_item_added", on_item)
+    session.on("close", on_close)
+    if (tracer := state.tracer) is not None:
+
+        async def flush_traces() -> None:
+            await asyncio.get_running_loop().run_in_executor(None, tracer.force_flush)
+
+        ctx.add_shutdown_callback(flush_traces)
+
+    # Framework defaults publish both sides' transcripts on lk.transcription (interim and
+    # final) and the agent's state attribute; the session closes when the caller leaves.
+    await session.start(
+        agent=Agent(instructions=state.config.instructions),
+        room=ctx.room,
+        room_options=room_io.RoomOptions(
+            audio_input=room_io.AudioInputOptions(frame_size_ms=INPUT_FRAME_MS),
+            close_on_disconnect=True,
+        ),
+    )
+
+
+def worker_port(env: Mapping[str, str]) -> int:
+    """Port of the framework's own HTTP server (/ and /worker); 0 picks a free one."""
+    return int(env.get(WORKER_PORT_VARIABLE, DEFAULT_WORKER_PORT))
+
+
+def build_server(config: AgentConfig, env: Mapping[str, str]) -> AgentServer:
+    labels = labels_of(config)
+    server = AgentServer(
+        setup_fnc=prewarm,
+        load_fnc=WorkerLoad(config, labels),
+        load_threshold=FULL_LOAD,
+        # The framework reads 0 as "wait forever"; the config means "do not wait".
+        drain_timeout=max(1, config.drain_timeout_seconds),
+        num_idle_processes=min(config.sessions_per_worker, WARM_PROCESSES),
+        port=worker_port(env),
+        preload_modules=["voicefleet_agent.worker"],
+    )
+    server.rtc_session(entrypoint, agent_name=config.agent_name)
+    health = HealthServer(
+        port=config.observability.metrics_port,
+        framework_port=lambda: server.worker_info.http_port,
+        draining=lambda: server.draining,
+    )
+    tasks: set[asyncio.Task[Any]] = set()
+
+    def on_started() -> None:
+        install_redaction(os.environ)  # the CLI has set up its JSON handlers by now
+        set_worker_state(labels, active_sessions=0, draining=False)
+        task = asyncio.get_running_loop().create_task(health.start())
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    def on_registered(*_: object) -> None:
+        health.registered = True
+        logger.info("ready for jobs", extra={"agent_name": config.agent_name})
+
+    server.on("worker_started", on_started)
+    server.on("worker_registered", on_registered)
+    return server

@@ -1,0 +1,260 @@
+"""The agent worker against a real livekit-server: dispatch, conversation, metrics, traces,
+interruptions, fallback, draining on SIGTERM and start-up errors."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.agent.conftest import (
+    AgentWorker,
+    OTLPReceiver,
+    ReceivedSpan,
+    calling,
+    eventually,
+    http_get,
+    pipeline_config,
+)
+from voicefleet_agent.loadtest import Caller, utterance_pcm
+from voicefleet_agent.providers import OFFLINE_LABEL
+from voicefleet_operator.local.livekit import LiveKitServer
+
+OFFLINE = [{"provider": "offline"}]
+STAGE_HISTOGRAMS = (
+    "voicefleet_agent_voice_to_voice_seconds",
+    "voicefleet_agent_end_of_turn_delay_seconds",
+    "voicefleet_agent_stt_delay_seconds",
+    "voicefleet_agent_llm_ttft_seconds",
+    "voicefleet_agent_tts_ttfb_seconds",
+    "voicefleet_agent_vad_inference_seconds",
+)
+
+
+@pytest.fixture(scope="module")
+def speech() -> dict[str, bytes]:
+    return {
+        "question": utterance_pcm("What is the weather like today?"),
+        "follow_up": utterance_pcm("Please tell me about the city."),
+        "barge_in": utterance_pcm("Stop, stop, wait a moment please."),
+    }
+
+
+@pytest.fixture(scope="module")
+def offline_worker(
+    worker_factory: Callable[..., AgentWorker], otlp_receiver: OTLPReceiver
+) -> AgentWorker:
+    config = pipeline_config(
+        "vf-offline",
+        OFFLINE,
+        OFFLINE,
+        OFFLINE,
+        region="test-1",
+        observability={"otlpEndpoint": otlp_receiver.url},
+    )
+    return worker_factory(config)
+
+
+async def answer(caller: Caller, pcm: bytes, within: float = 20) -> tuple[float, float, float]:
+    """Speak and wait for the whole reply: (end of speech, first heard, last heard)."""
+    ended = await caller.speak(pcm)
+    heard = await caller.wait_audible_after(ended, within)
+    last = await caller.wait_agent_silent(1.0, within * 2)
+    return ended, heard, last
+
+
+def first_pause(audible: list[float], *, after: float, gap: float) -> float | None:
+    """The last sound before the first silence longer than `gap` that starts after `after`."""
+    sounds = [a for a in audible if a >= after - gap]
+    for a, b in zip(sounds, [*sounds[1:], time.time()], strict=True):
+        if b - a > gap:
+            return a
+    return None
+
+
+def spans_of(receiver: OTLPReceiver, agent: str) -> list[ReceivedSpan]:
+    return [s for s in receiver.snapshot() if s.attributes.get("voicefleet.agent") == agent]
+
+
+async def test_caller_talks_with_the_agent_dispatched_by_name(
+    livekit: LiveKitServer,
+    offline_worker: AgentWorker,
+    otlp_receiver: OTLPReceiver,
+    speech: dict[str, bytes],
+) -> None:
+    assert offline_worker.ready_after < 10, "worker took too long to become ready"
+    async with calling(livekit, "vf-offline", "room-talk") as caller:
+        ended, heard, _ = await answer(caller, speech["question"])
+        assert 0 < heard - ended < 5
+        agent = caller.agent_identity
+        assert agent is not None
+        state = caller.room.remote_participants[agent].attributes.get("lk.agent.state")
+        assert state in {"listening", "thinking", "speaking"}
+        transcripts = await eventually(
+            lambda: [t for t in caller.transcripts if t.identity == agent and t.final],
+            what="agent's final transcript",
+        )
+    user = [t for t in caller.transcripts if t.identity == caller.room.local_participant.identity]
+    assert any(t.final and t.text.strip() for t in user), user
+    assert any(not t.final and t.text.strip() for t in user), "no interim user transcript"
+    assert transcripts[0].text.startswith(OFFLINE_LABEL)
+    assert transcripts[0].chunks > 1, "agent transcript did not stream"
+
+    for name in STAGE_HISTOGRAMS:
+        assert offline_worker.sample(f"{name}_count") >= 1, name
+    assert offline_worker.sample(
+        "voicefleet_agent_stt_delay_seconds_count", provider="offline", model="pocketsphinx-en-us"
+    )
+    assert offline_worker.sample("voicefleet_agent_turns_total", region="test-1") >= 1
+    assert offline_worker.sample("voicefleet_agent_llm_tokens_total", kind="completion") > 0
+    assert offline_worker.sample("voicefleet_agent_tts_characters_total") > 0
+    await eventually(
+        lambda: offline_worker.sample("voicefleet_agent_sessions_total", outcome="completed"),
+        what="session counted as completed",
+    )
+
+    spans = await eventually(
+        lambda: (
+            [s for s in spans_of(otlp_receiver, "vf-offline") if s.name == "tts_request"]
+            and spans_of(otlp_receiver, "vf-offline")
+        ),
+        within=20,
+        what="spans exported over OTLP",
+    )
+    by_name = {s.name: s for s in spans}
+    for stage in ("stt", "llm_request", "tts_request", "agent_turn", "user_turn"):
+        assert stage in by_name, sorted(by_name)
+    trace_ids = {s.trace_id for s in spans}
+    assert len(trace_ids) == 1, "a session must be one trace"
+    assert by_name["stt"].attributes["gen_ai.provider.name"] == "offline"
+    assert by_name["llm_request"].attributes["gen_ai.request.model"] == "offline-assistant"
+    assert by_name["stt"].end_ns > by_name["stt"].start_ns
+    assert all(s.attributes.get("voicefleet.region") == "test-1" for s in spans)
+    assert by_name["stt"].resource["service.name"] == "voicefleet-agent"
+    assert "what is the weather" not in offline_worker.log().lower()
+
+
+async def test_speaking_over_the_agent_stops_its_audio(
+    livekit: LiveKitServer, offline_worker: AgentWorker, speech: dict[str, bytes]
+) -> None:
+    before = offline_worker.sample("voicefleet_agent_interruptions_total")
+    async with calling(livekit, "vf-offline", "room-barge-in") as caller:
+        # The first reply plays in full (it also uses up the echo-cancellation warm-up).
+        _, first_heard, first_last = await answer(caller, speech["question"])
+        full_reply = first_last - first_heard
+        ended = await caller.speak(speech["follow_up"])
+        heard = await caller.wait_audible_after(ended, 20)
+        await asyncio.sleep(1.0)
+        barge_in = time.time()
+        await caller.speak(speech["barge_in"])
+        stopped = first_pause(caller.audible, after=barge_in, gap=0.4)
+        assert stopped is not None, "agent audio never paused after the caller spoke over it"
+        assert stopped - barge_in < 2.5
+        assert stopped - heard < full_reply - 1.0
+        await eventually(
+            lambda: offline_worker.sample("voicefleet_agent_interruptions_total") > before,
+            what="interruption counted",
+        )
+
+
+async def test_first_provider_failing_falls_back_and_is_counted(
+    livekit: LiveKitServer, worker_factory: Callable[..., AgentWorker], speech: dict[str, bytes]
+) -> None:
+    fast = {"delaySeconds": 0.1}
+    worker = worker_factory(
+        pipeline_config(
+            "vf-fallback",
+            [{"provider": "simulated", "simulation": fast}],
+            [{"provider": "simulated", "simulation": {"fail": True}}, {"provider": "offline"}],
+            [
+                {"provider": "simulated", "simulation": {"fail": True}},
+                {"provider": "simulated", "simulation": fast},
+            ],
+        )
+    )
+    async with calling(livekit, "vf-fallback", "room-fallback") as caller:
+        await answer(caller, speech["question"])
+        agent_says = await eventually(
+            lambda: [
+                t.text
+                for t in caller.transcripts
+                if t.identity == caller.agent_identity and t.final
+            ],
+            what="agent transcript",
+        )
+    assert agent_says[0].startswith(OFFLINE_LABEL), "the fallback LLM did not answer"
+    for stage in ("llm", "tts"):
+        assert (
+            worker.sample(
+                "voicefleet_agent_provider_fallbacks_total", stage=stage, provider="simulated"
+            )
+            >= 1
+        ), stage
+        assert (
+            worker.sample(
+                "voicefleet_agent_provider_errors_total", stage=stage, provider="simulated"
+            )
+            >= 1
+        ), stage
+    assert worker.sample("voicefleet_agent_llm_ttft_seconds_count", provider="offline") >= 1
+    assert worker.sample("voicefleet_agent_tts_ttfb_seconds_count", provider="simulated") >= 1
+    assert "provider failed, switching" in worker.log()
+
+
+async def test_sigterm_lets_the_session_finish_then_exits(
+    livekit: LiveKitServer, worker_factory: Callable[..., AgentWorker], speech: dict[str, bytes]
+) -> None:
+    fast = [{"provider": "simulated", "simulation": {"delaySeconds": 0.1}}]
+    worker = worker_factory(pipeline_config("vf-drain", fast, fast, fast, drainTimeoutSeconds=60))
+    assert worker.process is not None
+    assert worker.process.popen is not None
+    async with calling(livekit, "vf-drain", "room-drain") as caller:
+        await answer(caller, speech["question"])
+        os.kill(worker.process.popen.pid, signal.SIGTERM)
+        await eventually(
+            lambda: http_get(f"{worker.url}/readyz") == (503, "draining"), what="/readyz 503"
+        )
+        await eventually(
+            lambda: worker.sample("voicefleet_agent_draining") == 1, what="draining gauge"
+        )
+        # The call goes on: the agent still answers.
+        await answer(caller, speech["follow_up"])
+        assert worker.process.running, "worker exited while a session was active"
+    await eventually(lambda: not worker.process.running, within=20, what="worker exit")  # type: ignore[union-attr]
+    assert worker.process.exit_code() == 0
+
+
+def test_missing_key_stops_start_up_with_one_line(tmp_path: Path, livekit: LiveKitServer) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(
+        '{"agentName": "a", "instructions": "", "pipeline": {"stt": [{"provider": "deepgram"}],'
+        ' "llm": [{"provider": "offline"}], "tts": [{"provider": "offline"}]}}'
+    )
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    env.update(
+        VOICEFLEET_CONFIG=str(config),
+        LIVEKIT_URL=livekit.url,
+        LIVEKIT_API_KEY=livekit.api_key,
+        LIVEKIT_API_SECRET=livekit.api_secret,
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "voicefleet_agent.main", "start"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "DEEPGRAM_API_KEY is not set: provider deepgram needs it "
+        "(set it from a Secret with env valueFrom.secretKeyRef)"
+    ]
+    assert result.stdout == ""

@@ -1,0 +1,217 @@
+"""Load reporting, metric definitions, log redaction and the keyless providers, in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import subprocess
+from typing import Any
+
+import numpy as np
+import pytest
+from livekit.agents import APIConnectionError, llm
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.metrics import MetricWrapperBase
+
+from voicefleet_agent import metrics
+from voicefleet_agent.config import AgentConfig, Simulation
+from voicefleet_agent.loadtest import percentile, utterance_pcm
+from voicefleet_agent.logs import REDACTED, RedactingFilter
+from voicefleet_agent.pipeline import build_llm, load_vad
+from voicefleet_agent.providers import OFFLINE_LABEL, EspeakTTS, PocketSphinxSTT, ToneTTS
+from voicefleet_agent.providers._local_tts import TONE_SECONDS_PER_CHARACTER
+from voicefleet_agent.worker import worker_load
+from voicefleet_operator.local.process import binary
+
+AGENT_METRICS = {
+    "voicefleet_agent_voice_to_voice_seconds": ("histogram", set()),
+    "voicefleet_agent_end_of_turn_delay_seconds": ("histogram", set()),
+    "voicefleet_agent_stt_delay_seconds": ("histogram", {"provider", "model"}),
+    "voicefleet_agent_llm_ttft_seconds": ("histogram", {"provider", "model"}),
+    "voicefleet_agent_tts_ttfb_seconds": ("histogram", {"provider", "model"}),
+    "voicefleet_agent_vad_inference_seconds": ("histogram", set()),
+    "voicefleet_agent_turns": ("counter", set()),
+    "voicefleet_agent_interruptions": ("counter", set()),
+    "voicefleet_agent_sessions": ("counter", {"outcome"}),
+    "voicefleet_agent_provider_errors": ("counter", {"stage", "provider"}),
+    "voicefleet_agent_provider_fallbacks": ("counter", {"stage", "provider"}),
+    "voicefleet_agent_llm_tokens": ("counter", {"provider", "model", "kind"}),
+    "voicefleet_agent_tts_characters": ("counter", {"provider", "model"}),
+    "voicefleet_agent_stt_audio_seconds": ("counter", {"provider", "model"}),
+    "voicefleet_agent_active_sessions": ("gauge", set()),
+    "voicefleet_agent_draining": ("gauge", set()),
+}
+
+
+def agent_metrics() -> list[MetricWrapperBase]:
+    return [m for m in vars(metrics).values() if isinstance(m, MetricWrapperBase)]
+
+
+def test_load_is_the_fuller_of_cpu_and_session_slots() -> None:
+    assert worker_load(cpu=0.1, active_sessions=1, sessions_per_worker=8) == 0.125
+    assert worker_load(cpu=0.3, active_sessions=1, sessions_per_worker=8) == 0.3
+    # An idle worker is never full, even while its job processes load models.
+    assert worker_load(cpu=1.0, active_sessions=0, sessions_per_worker=8) == 0.0
+    assert worker_load(cpu=0.1, active_sessions=4, sessions_per_worker=8) == 0.5
+    assert worker_load(cpu=0.9, active_sessions=4, sessions_per_worker=8) == 0.9
+    # Full at sessionsPerWorker (the worker's load_threshold is 1.0), capped at 1.
+    assert worker_load(cpu=0.2, active_sessions=7, sessions_per_worker=8) < 1.0
+    assert worker_load(cpu=0.2, active_sessions=8, sessions_per_worker=8) == 1.0
+    assert worker_load(cpu=0.2, active_sessions=9, sessions_per_worker=8) == 1.0
+
+
+def test_metric_names_types_labels_and_buckets_match_the_reference() -> None:
+    defined = {
+        m._name: (m._type, set(m._labelnames) - {"agent", "region"}) for m in agent_metrics()
+    }
+    assert defined == AGENT_METRICS
+    assert {"agent", "region"} <= set(metrics.TURNS._labelnames)
+    assert metrics.LATENCY_BUCKETS == (0.05, 0.1, 0.2, 0.3, 0.5, 0.8, 1, 1.5, 2, 3, 5, 10)
+    for threshold in (0.3, 0.5, 0.8, 1, 1.5, 2, 3, 5):
+        assert threshold in metrics.VOICE_TO_VOICE._upper_bounds
+
+
+def test_exposition_passes_promtool(tmp_path: Any) -> None:
+    registry = CollectorRegistry()
+    for collector in agent_metrics():
+        registry.register(collector)
+    labels = metrics.Labels("support", "eu")
+    metrics.VOICE_TO_VOICE.labels(**labels.common()).observe(0.7)
+    metrics.SESSIONS.labels(**labels.common(), outcome="completed").inc()
+    metrics.set_worker_state(labels, active_sessions=1, draining=False)
+    result = subprocess.run(
+        [binary("promtool"), "check", "metrics"],
+        input=generate_latest(registry),
+        capture_output=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_logs_carry_no_transcripts_or_keys_unless_asked() -> None:
+    env = {"DEEPGRAM_API_KEY": "dg-secret-value-123"}
+    record = logging.makeLogRecord(
+        {
+            "msg": "failed with key %s for text: hello there",
+            "args": ("dg-secret-value-123",),
+            "lk.pii.user_transcript": "my card number is 4242",
+            "text_sent": "partial answer",
+        }
+    )
+    assert RedactingFilter(env).filter(record)
+    assert record.getMessage() == f"failed with key {REDACTED} for text: {REDACTED}"
+    assert getattr(record, "lk.pii.user_transcript") == REDACTED
+    assert record.text_sent == REDACTED
+    kept = logging.makeLogRecord({"msg": "x", "lk.pii.user_transcript": "hello"})
+    RedactingFilter({**env, "VOICEFLEET_LOG_TRANSCRIPTS": "true"}).filter(kept)
+    assert getattr(kept, "lk.pii.user_transcript") == "hello"
+
+
+def chat(*user_texts: str) -> llm.ChatContext:
+    ctx = llm.ChatContext.empty()
+    for text in user_texts:
+        ctx.add_message(role="user", content=text)
+    return ctx
+
+
+async def collect_reply(model: llm.LLM[Any], ctx: llm.ChatContext) -> tuple[str, int]:
+    chunks = 0
+    text = ""
+    async with model.chat(chat_ctx=ctx) as stream:
+        async for chunk in stream:
+            if chunk.delta and chunk.delta.content:
+                chunks += 1
+                text += chunk.delta.content
+    return text, chunks
+
+
+def llm_spec(provider: str, **simulation: Any) -> Any:
+    cfg = {"provider": provider, "simulation": simulation}
+    return AgentConfig.model_validate(
+        {
+            "agentName": "a",
+            "instructions": "",
+            "pipeline": {"stt": [{"provider": "offline"}], "llm": [cfg], "tts": [cfg]},
+        }
+    ).pipeline.llm[0]
+
+
+async def test_offline_llm_is_labelled_streamed_and_deterministic() -> None:
+    model = build_llm(llm_spec("offline"), {})
+    first, chunks = await collect_reply(model, chat("What is the weather like today"))
+    again, _ = await collect_reply(model, chat("What is the weather like today"))
+    other, _ = await collect_reply(model, chat("Book a table for two"))
+    assert first.startswith(OFFLINE_LABEL)
+    assert chunks > 3
+    assert first == again
+    assert other != first
+
+
+async def test_simulated_llm_waits_its_delay_or_fails() -> None:
+    model = build_llm(llm_spec("simulated", delaySeconds=0.3), {})
+    started = asyncio.get_running_loop().time()
+    text, _ = await collect_reply(model, chat("hi"))
+    assert asyncio.get_running_loop().time() - started >= 0.3
+    assert text.startswith("Simulated reply 1.")
+    failing = build_llm(llm_spec("simulated", fail=True), {})
+    with pytest.raises(APIConnectionError):
+        await collect_reply(failing, chat("hi"))
+
+
+async def synthesize(model: Any, text: str) -> tuple[bytes, int]:
+    pcm = b""
+    rate = 0
+    async with model.synthesize(text) as stream:
+        async for audio in stream:
+            pcm += bytes(audio.frame.data)
+            rate = audio.frame.sample_rate
+    return pcm, rate
+
+
+async def test_simulated_tts_is_a_tone_as_long_as_the_text() -> None:
+    model = ToneTTS(model="tone", simulation=Simulation(delay_seconds=0.2))
+    started = asyncio.get_running_loop().time()
+    pcm, rate = await synthesize(model, "x" * 50)
+    assert asyncio.get_running_loop().time() - started >= 0.2
+    seconds = len(pcm) / 2 / rate
+    assert seconds == pytest.approx(50 * TONE_SECONDS_PER_CHARACTER, abs=0.05)
+    assert np.abs(np.frombuffer(pcm, dtype=np.int16)).max() > 5000
+
+
+async def test_offline_tts_speaks_and_offline_stt_hears_it() -> None:
+    pcm, rate = await synthesize(EspeakTTS(voice="en-us"), "hello world")
+    assert rate == 22050
+    assert len(pcm) / 2 / rate > 0.5
+    speech = utterance_pcm("hello hello")
+    from livekit import rtc
+
+    recognizer = PocketSphinxSTT(
+        model="pocketsphinx-en-us",
+        language="en-US",
+        vad_model=load_vad(_vad_spec()),
+    )
+    event = await recognizer.recognize(rtc.AudioFrame(speech, 48000, 1, len(speech) // 2))
+    assert event.alternatives
+    assert event.alternatives[0].text.strip()
+
+
+def _vad_spec() -> Any:
+    return AgentConfig.model_validate(
+        {
+            "agentName": "a",
+            "instructions": "",
+            "pipeline": {
+                "stt": [{"provider": "offline"}],
+                "llm": [{"provider": "offline"}],
+                "tts": [{"provider": "offline"}],
+            },
+        }
+    ).pipeline.vad
+
+
+def test_percentile_is_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 50) == 50
+    assert percentile(values, 95) == 95
+    assert percentile([0.3], 95) == 0.3
+    assert percentile([], 50) is None
