@@ -8,6 +8,7 @@ from typing import Any
 
 import kopf
 import pydantic
+from prometheus_client import Histogram
 
 from voicefleet_operator.kube import OWNED_KINDS, Kube
 from voicefleet_operator.render import Owner, region_objects
@@ -49,9 +50,17 @@ def current_replicas(status: Any, region: str, minimum: int) -> int:
     return minimum
 
 
+RECONCILE_SECONDS = Histogram(
+    "voicefleet_operator_reconcile_duration_seconds",
+    "Duration of one reconcile of a VoiceAgent's objects.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+
 @kopf.on.resume(*RESOURCE)
 @kopf.on.create(*RESOURCE)
 @kopf.on.update(*RESOURCE, field="spec")
+@RECONCILE_SECONDS.time()
 def reconcile(
     body: kopf.Body, status: kopf.Status, patch: kopf.Patch, logger: kopf.Logger, **_: Any
 ) -> None:

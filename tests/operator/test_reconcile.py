@@ -100,3 +100,31 @@ def test_deleting_the_voice_agent_removes_its_fleet(cluster: LocalCluster, names
         )
 
     eventually(gone, timeout=60)
+
+
+def test_operator_restart_converges_without_duplicates(
+    cluster: LocalCluster, namespace: str, operator: RunningOperator
+) -> None:
+    apply(cluster, voice_agent("steady", namespace))
+    eventually(lambda: ready_status(cluster, "steady"))
+    before = owned(cluster, "steady")
+    operator.process.stop()
+    # While the operator is down the user changes the spec; on resume it must catch up.
+    apply(cluster, voice_agent("steady", namespace, instructions="Changed while down."))
+    operator.process.start()
+    status = eventually(
+        lambda: (s := ready_status(cluster, "steady")) and s["observedGeneration"] == 2 and s, 60
+    )
+    assert status["agentName"] == "steady"
+    config = get(cluster, "configmap", "steady-us-east") or {}
+    assert "Changed while down." in config["data"]["agent.json"]
+    assert owned(cluster, "steady") == before
+
+
+def owned(cluster: LocalCluster, agent: str) -> list[str]:
+    """Kinds and names of everything labelled as the VoiceAgent's (pods excluded)."""
+    out = cluster.kubectl(
+        "get", "deployments,replicasets,configmaps,services,poddisruptionbudgets", "-n", NS,
+        "-l", f"voicefleet.io/agent={agent}", "-o", "name",
+    )  # fmt: skip
+    return sorted(name for name in out.split() if not name.startswith("replicaset"))
