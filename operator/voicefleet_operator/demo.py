@@ -1,31 +1,74 @@
-"""`voicefleet demo`: LiveKit, a local control plane, the operator and a sample VoiceAgent.
+"""`voicefleet demo`: the whole fleet on one machine, keyless by default.
 
-Everything runs as plain processes on loopback; worker pods are simulated by KWOK. State lives
-under the voicefleet cache and is started fresh on every run. Ctrl-C stops every process.
+A livekit-server (dev keys), a local control plane with KWOK, the CRD and the operator, the
+sample VoiceAgent, one real agent worker running the configuration the operator rendered for
+it, the token function on Deno, the frontend and Prometheus scraping the operator and the
+worker. Worker pods in the cluster are simulated by KWOK; the one real worker serves calls.
+State lives under the voicefleet cache, fresh on every run. Ctrl-C stops every process.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import shutil
 import signal
+import subprocess
 import sys
+import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from voicefleet_operator.crd import custom_resource_definition
 from voicefleet_operator.local.cluster import LocalCluster
 from voicefleet_operator.local.livekit import LiveKitServer
-from voicefleet_operator.local.process import CACHE, ComponentError, Process, port_open
+from voicefleet_operator.local.process import (
+    CACHE,
+    ComponentError,
+    Process,
+    binary,
+    free_port,
+    port_open,
+)
+from voicefleet_operator.local.prometheus import Prometheus
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "manifests" / "examples" / "offline-demo.yaml"
-LIVEKIT_PORT = 7880
-OPERATOR_PORT = 8080
+TOKEN_FUNCTION = ROOT / "supabase" / "functions" / "livekit-token" / "index.ts"
+FRONTEND = ROOT / "frontend"
+AGENT = "voicefleet-demo"
+NAMESPACE = "voicefleet-demo"
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Fixed ports, so the printed URLs and the example manifest stay the same every run."""
+
+    livekit: int = 7880
+    operator: int = 8080
+    worker_metrics: int = 9100
+    token: int = 54321
+    frontend: int = 5173
+    prometheus: int = 9090
+
+    def busy(self) -> list[int]:
+        return [p for p in vars(self).values() if port_open(p)]
+
+
+@dataclass
+class Part:
+    name: str
+    where: str
+    healthy: Callable[[], bool]
 
 
 def say(message: str) -> None:
@@ -33,122 +76,258 @@ def say(message: str) -> None:
 
 
 @contextmanager
-def timed(what: str) -> Iterator[None]:
+def step(what: str) -> Iterator[None]:
     start = time.monotonic()
     say(f"==> {what}")
     yield
     say(f"    {what}: {time.monotonic() - start:.1f}s")
 
 
-def run_demo(state: Path = CACHE / "demo") -> int:
-    for port, name in ((LIVEKIT_PORT, "livekit-server"), (OPERATOR_PORT, "the operator")):
-        if port_open(port):
-            say(f"port {port} is in use; stop what listens there so {name} can use it")
-            return 1
+def run_demo(state: Path = CACHE / "demo", ports: Ports = Ports()) -> int:
+    busy = ports.busy()
+    if busy:
+        say(f"ports in use: {', '.join(map(str, busy))}; stop what listens there and retry")
+        return 1
     shutil.rmtree(state, ignore_errors=True)
     with ExitStack() as stack:
         try:
-            parts = start_parts(state, stack)
-        except (ComponentError, TimeoutError) as error:
+            parts = Demo(state, ports, stack).start()
+        except (ComponentError, TimeoutError, subprocess.CalledProcessError) as error:
             say(f"demo failed to start: {error}")
             return 1
         except KeyboardInterrupt:
             say("interrupted while starting; stopping what was started")
             return 130
-        print_summary(parts, state)
+        print_summary(parts, state, ports)
         wait_for_interrupt()
     say("demo stopped: every process it started has exited")
     return 0
 
 
-def start_parts(state: Path, stack: ExitStack) -> dict[str, str]:
-    with timed("livekit-server (dev keys)"):
-        livekit = LiveKitServer(
-            state / "livekit", api_key="devkey", api_secret="secret-" * 5, port=LIVEKIT_PORT
-        )
-        stack.callback(livekit.stop)
-        livekit.start()
-    with timed("control plane: etcd, kube-apiserver, controller-manager, scheduler, KWOK"):
-        cluster = LocalCluster(state / "cluster")
-        stack.callback(cluster.stop)
-        cluster.start()
-    with timed("VoiceAgent CRD"):
-        cluster.kubectl("apply", "-f", "-", input=json.dumps(custom_resource_definition()))
+class Demo:
+    """Starts the parts in dependency order; the ExitStack stops them in reverse."""
+
+    def __init__(self, state: Path, ports: Ports, stack: ExitStack) -> None:
+        self.state, self.ports, self.stack = state, ports, stack
+        self.cloud = bool(os.environ.get("DEEPGRAM_API_KEY") and os.environ.get("GOOGLE_API_KEY"))
+
+    def start(self) -> list[Part]:
+        with step("livekit-server (dev keys)"):
+            livekit = LiveKitServer(
+                self.state / "livekit",
+                api_key="devkey",
+                api_secret="voicefleet-demo-secret-not-for-production",
+                port=self.ports.livekit,
+                webhook_urls=[f"http://127.0.0.1:{self.ports.operator}/livekit/webhook"],
+            )
+            self.stack.callback(livekit.stop)
+            livekit.start()
+        with step("control plane: etcd, kube-apiserver, controller-manager, scheduler, KWOK"):
+            cluster = LocalCluster(self.state / "cluster")
+            self.stack.callback(cluster.stop)
+            cluster.start()
+        with step("VoiceAgent CRD and the operator"):
+            cluster.kubectl("apply", "-f", "-", input=json.dumps(custom_resource_definition()))
+            cluster.kubectl("wait", "--for=condition=Established",
+                            "crd/voiceagents.voicefleet.io", "--timeout=30s")  # fmt: skip
+            operator = self._operator(cluster)
+        with step(
+            f"sample VoiceAgent {AGENT} ({'Deepgram + Gemini' if self.cloud else 'offline'})"
+        ):
+            self._sample(cluster, livekit)
+            operator.wait_until(functools.partial(_ready, cluster), 60, "done reconciling")
+        with step("agent worker (the configuration the operator rendered)"):
+            worker = self._worker(cluster, livekit)
+        with step("token function (Deno)"):
+            self._token_function(livekit)
+        with step("frontend (vite build)"):
+            self._frontend()
+        with step("Prometheus"):
+            prometheus = Prometheus(
+                self.state / "prometheus",
+                targets={
+                    "voicefleet-operator": [f"127.0.0.1:{self.ports.operator}"],
+                    "voicefleet-agent": [f"127.0.0.1:{self.ports.worker_metrics}"],
+                },
+                scrape_interval="5s",
+                port=self.ports.prometheus,
+            )
+            self.stack.callback(prometheus.stop)
+            prometheus.start()
+        return self._parts(cluster, livekit, worker, prometheus)
+
+    def _spawn(self, process: Process) -> Process:
+        self.stack.callback(process.stop)
+        return process.start()
+
+    def _operator(self, cluster: LocalCluster) -> Process:
+        operator = self._spawn(
+            Process(
+                "voicefleet-operator",
+                [sys.executable, "-m", "voicefleet_operator.main",
+                 f"--metrics-port={self.ports.operator}", "--metrics-host=127.0.0.1"],
+                self.state / "operator.log",
+                env={"KUBECONFIG": str(cluster.kubeconfig)},
+            )
+        )  # fmt: skip
+        operator.wait_until(lambda: port_open(self.ports.operator), 30, "serving /healthz")
+        return operator
+
+    def _sample(self, cluster: LocalCluster, livekit: LiveKitServer) -> None:
+        sample = yaml.safe_load(EXAMPLE.read_text())
+        cluster.kubectl("create", "namespace", NAMESPACE)
         cluster.kubectl(
-            "wait", "--for=condition=Established", "crd/voiceagents.voicefleet.io", "--timeout=30s"
+            "create", "secret", "generic", "livekit-local", "-n", NAMESPACE,
+            f"--from-literal=api-key={livekit.api_key}",
+            f"--from-literal=api-secret={livekit.api_secret}",
+        )  # fmt: skip
+        if self.cloud:
+            sample = _with_cloud_providers(cluster, sample)
+        cluster.kubectl("apply", "-f", "-", input=json.dumps(sample))
+
+    def _worker(self, cluster: LocalCluster, livekit: LiveKitServer) -> Process:
+        rendered = cluster.kubectl(
+            "get", "configmap", f"{AGENT}-local", "-n", NAMESPACE,
+            "-o", "jsonpath={.data.agent\\.json}",
+        )  # fmt: skip
+        config = json.loads(rendered)
+        config["observability"]["metricsPort"] = self.ports.worker_metrics
+        path = self.state / "agent.json"
+        path.write_text(json.dumps(config, indent=2))
+        worker = self._spawn(
+            Process(
+                "voicefleet-agent",
+                [sys.executable, "-m", "voicefleet_agent.main", "start"],
+                self.state / "agent.log",
+                env={
+                    "VOICEFLEET_CONFIG": str(path),
+                    "LIVEKIT_URL": livekit.url,
+                    "LIVEKIT_API_KEY": livekit.api_key,
+                    "LIVEKIT_API_SECRET": livekit.api_secret,
+                    "VOICEFLEET_WORKER_HTTP_PORT": str(free_port()),
+                },
+            )
         )
-    with timed("operator"):
-        operator = start_operator(state, cluster)
-        stack.callback(operator.stop)
-    with timed("sample VoiceAgent voicefleet-demo"):
-        apply_sample(cluster, livekit)
-        wait_reconciled(cluster, operator)
-    return {
-        "livekit-server": f"{livekit.url} (api key devkey)",
-        "kube-apiserver": f"{cluster.server} (KUBECONFIG={cluster.kubeconfig})",
-        "operator": f"http://127.0.0.1:{OPERATOR_PORT}/metrics",
-        "voiceagent": "voicefleet-demo/voicefleet-demo",
-    }
+        readyz = f"http://127.0.0.1:{self.ports.worker_metrics}/readyz"
+        worker.wait_until(functools.partial(_http_ok, readyz), 90, "registered with LiveKit")
+        return worker
+
+    def _token_function(self, livekit: LiveKitServer) -> None:
+        deno = self._spawn(
+            Process(
+                "livekit-token",
+                [binary("deno"), "run", "--allow-net", "--allow-env", str(TOKEN_FUNCTION)],
+                self.state / "token-function.log",
+                env={
+                    "PORT": str(self.ports.token),
+                    "LIVEKIT_URL": livekit.url,
+                    "LIVEKIT_API_KEY": livekit.api_key,
+                    "LIVEKIT_API_SECRET": livekit.api_secret,
+                    "LIVEKIT_AGENT_NAME": AGENT,
+                    "ALLOW_GUESTS": "true",
+                },
+                cwd=TOKEN_FUNCTION.parent,
+            )
+        )
+        deno.wait_until(lambda: port_open(self.ports.token), 90, f"serving on {self.ports.token}")
+
+    def _frontend(self) -> None:
+        dist = self.state / "frontend"
+        env = {
+            **os.environ,
+            "VITE_TOKEN_ENDPOINT": token_url(self.ports),
+            "VITE_AGENT_NAME": AGENT,
+        }
+        with (self.state / "frontend-build.log").open("w") as log:
+            subprocess.run(
+                ["npm", "run", "--silent", "build", "--", "--outDir", str(dist), "--emptyOutDir"],
+                cwd=FRONTEND, env=env, stdout=log, stderr=subprocess.STDOUT, check=True,
+                timeout=300,
+            )  # fmt: skip
+        handler = functools.partial(SimpleHTTPRequestHandler, directory=str(dist))
+        server = ThreadingHTTPServer(("127.0.0.1", self.ports.frontend), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.stack.callback(server.shutdown)
+
+    def _parts(
+        self,
+        cluster: LocalCluster,
+        livekit: LiveKitServer,
+        worker: Process,
+        prometheus: Prometheus,
+    ) -> list[Part]:
+        p = self.ports
+        return [
+            Part("livekit-server", livekit.url, functools.partial(_http_ok, livekit.http_url)),
+            Part("kube-apiserver", cluster.server, lambda: bool(cluster.kubectl("get", "--raw",
+                                                                               "/readyz"))),
+            Part("operator", f"http://127.0.0.1:{p.operator}/metrics",
+                 functools.partial(_http_ok, f"http://127.0.0.1:{p.operator}/healthz")),
+            Part("agent worker", f"http://127.0.0.1:{p.worker_metrics}/metrics",
+                 lambda: worker.running),
+            Part("token function", token_url(p), lambda: port_open(p.token)),
+            Part("frontend", f"http://127.0.0.1:{p.frontend}/", lambda: port_open(p.frontend)),
+            Part("prometheus", prometheus.url,
+                 functools.partial(_http_ok, f"{prometheus.url}/-/ready")),
+        ]  # fmt: skip
 
 
-def start_operator(state: Path, cluster: LocalCluster) -> Process:
-    operator = Process(
-        "voicefleet-operator",
-        [
-            sys.executable,
-            "-m",
-            "voicefleet_operator.main",
-            f"--metrics-port={OPERATOR_PORT}",
-            "--metrics-host=127.0.0.1",
-        ],
-        state / "operator.log",
-        env={"KUBECONFIG": str(cluster.kubeconfig)},
-    ).start()
-    operator.wait_until(lambda: port_open(OPERATOR_PORT), 30, "serving /healthz")
-    return operator
+def token_url(ports: Ports) -> str:
+    return f"http://127.0.0.1:{ports.token}/functions/v1/livekit-token"
 
 
-def apply_sample(cluster: LocalCluster, livekit: LiveKitServer) -> None:
-    sample = yaml.safe_load(EXAMPLE.read_text())
-    namespace = sample["metadata"]["namespace"]
-    cluster.kubectl("create", "namespace", namespace)
+def _with_cloud_providers(cluster: LocalCluster, sample: dict[str, Any]) -> dict[str, Any]:
+    """Deepgram and Gemini instead of the offline providers, keys in a Secret."""
     cluster.kubectl(
-        "create",
-        "secret",
-        "generic",
-        "livekit-local",
-        "-n",
-        namespace,
-        f"--from-literal=api-key={livekit.api_key}",
-        f"--from-literal=api-secret={livekit.api_secret}",
+        "create", "secret", "generic", "voice-keys", "-n", NAMESPACE,
+        f"--from-literal=deepgram={os.environ['DEEPGRAM_API_KEY']}",
+        f"--from-literal=google={os.environ['GOOGLE_API_KEY']}",
+    )  # fmt: skip
+    spec = sample["spec"]
+    spec["pipeline"].update(
+        stt=[{"provider": "deepgram"}, *spec["pipeline"]["stt"]],
+        llm=[{"provider": "google"}, *spec["pipeline"]["llm"]],
+        tts=[{"provider": "deepgram"}, *spec["pipeline"]["tts"]],
     )
-    cluster.kubectl("apply", "-f", str(EXAMPLE))
+    spec["env"] = [
+        {"name": var, "valueFrom": {"secretKeyRef": {"name": "voice-keys", "key": key}}}
+        for var, key in (("DEEPGRAM_API_KEY", "deepgram"), ("GOOGLE_API_KEY", "google"))
+    ]
+    return sample
 
 
-def wait_reconciled(cluster: LocalCluster, operator: Process) -> None:
-    def ready() -> bool:
-        out = cluster.kubectl("get", "va", "voicefleet-demo", "-n", "voicefleet-demo", "-o", "json")
-        conditions = json.loads(out).get("status", {}).get("conditions", [])
-        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
-
-    operator.wait_until(ready, 60, "done reconciling the sample VoiceAgent")
+def _ready(cluster: LocalCluster) -> bool:
+    out = cluster.kubectl("get", "va", AGENT, "-n", NAMESPACE, "-o", "json")
+    conditions = json.loads(out).get("status", {}).get("conditions", [])
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
 
-def print_summary(parts: dict[str, str], state: Path) -> None:
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def print_summary(parts: list[Part], state: Path, ports: Ports) -> None:
     say("")
-    say("voicefleet demo is running (worker pods are simulated by KWOK):")
-    for name, where in parts.items():
-        say(f"  {name:<16} healthy  {where}")
-    say(f"  logs: {state}")
-    say(f"  try:  KUBECONFIG={state / 'cluster' / 'kubeconfig'} kubectl get va,deploy,pods -A")
-    say("Press Ctrl-C to stop.")
+    say("voicefleet demo is running:")
+    for part in parts:
+        health = "healthy" if part.healthy() else "NOT HEALTHY"
+        say(f"  {part.name:<15} {health:<11} {part.where}")
+    say("")
+    say(f"Open http://127.0.0.1:{ports.frontend}/ and press Start to talk to the agent.")
+    say("Worker pods in the cluster are simulated by KWOK; one real agent worker serves calls.")
+    say("Each call raises the sample VoiceAgent's demand and desired workers:")
+    say(f"  KUBECONFIG={state / 'cluster' / 'kubeconfig'} kubectl get va -n {NAMESPACE} -w")
+    say(f"Logs: {state}. Press Ctrl-C to stop.")
 
 
 def wait_for_interrupt() -> None:
     stop: list[int] = []
-    handler: Callable[[int, object], None] = lambda signum, _frame: stop.append(signum)  # noqa: E731
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda received, _frame: stop.append(received))
     while not stop:
         time.sleep(0.5)
     say(f"stopping ({signal.Signals(stop[0]).name}) ...")
