@@ -28,12 +28,15 @@ test: setup
 setup:
 	@scripts/setup.sh
 
-# Committed artifacts generated from one source: the CRD, the configuration reference.
+# Committed artifacts generated from one source: the CRD and configuration reference from the
+# spec models; dashboards, recording rules and alerts from dashboards/voicefleet_dashboards.
 generate:
 	$(PY) -m voicefleet_operator.generate
+	$(PY) -m voicefleet_dashboards
 
 check-generated:
 	$(PY) -m voicefleet_operator.generate --check
+	$(PY) -m voicefleet_dashboards --check
 
 lint:
 	$(PY) -m ruff check .

@@ -103,10 +103,11 @@ install_python() {
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q --upgrade pip
     "$venv/bin/pip" install -q -c "$ROOT/constraints.txt" -e "$ROOT[dev]"
-    touch "$venv/.complete"
-    # Environments of older dependency sets only take disk space now.
-    find "$CACHE" -maxdepth 1 -name 'venv-*' ! -path "$venv" -exec rm -rf {} +
   fi
+  touch "$venv/.complete" # marks it as in use
+  # Environments of other dependency sets unused for a day only take disk space.
+  find "$CACHE" -maxdepth 2 -path "$CACHE/venv-*/.complete" -mmin +1440 -printf '%h\n' |
+    xargs -r rm -rf
   "$venv/bin/pip" install -q --no-deps --no-build-isolation -e "$ROOT" 2>&1 | grep -v "^$" || true
   ln -sfn "$venv" "$ROOT/.venv"
 }

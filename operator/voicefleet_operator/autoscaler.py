@@ -36,6 +36,11 @@ DEMAND = Gauge("voicefleet_operator_demand_sessions", "Sessions LiveKit carries.
 CAPACITY = Gauge(
     "voicefleet_operator_capacity_sessions", "sessionsPerWorker × ready workers.", _LABELS
 )
+REACHABLE = Gauge(
+    "voicefleet_operator_livekit_reachable",
+    "1 when the region's LiveKit endpoint answered its last poll.",
+    [*_LABELS, "endpoint"],
+)
 DECISIONS = Counter(
     "voicefleet_operator_scale_decisions_total", "Replica changes.", [*_LABELS, "direction"]
 )
@@ -134,13 +139,15 @@ async def _scale_region(
     status: kopf.Status,
     indexes: Indexes,
 ) -> RegionOutcome:
-    labels = (owner.namespace, owner.name, region.name)
+    key = (owner.namespace, owner.name, region.name)
+    # Metrics name the agent as workers do: by its LiveKit dispatch name.
+    labels = (owner.namespace, agent_name, region.name)
     current = current_replicas(status, region.name, region.min_replicas)
     demand, why = await _demand(owner, spec, region, agent_name)
-    stabilizer = stabilizers.setdefault(labels, Stabilizer())
+    stabilizer = stabilizers.setdefault(key, Stabilizer())
     decision = stabilizer.decide(time.time(), current, demand, spec.scaling, region)
     if decision.replicas < current:
-        pods = list(indexes.pods.get(labels, []))
+        pods = list(indexes.pods.get(key, []))
         decision = await idle_first(decision, current, pods, spec.observability.metrics_port)
     observed = _observed(indexes.deployments, owner, region)
     ready = observed.get("readyReplicas", 0)
@@ -165,6 +172,7 @@ async def _scale_region(
         outcome.entry.update(lastScaleTime=cond.now_rfc3339(), lastScaleReason=decision.reason)
         outcome.scaled = True
     _export(labels, outcome.entry, demand, region)
+    REACHABLE.labels(*labels, region.livekit.url).set(demand is not None)
     return outcome
 
 

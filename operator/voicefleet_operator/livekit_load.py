@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import aiohttp
 from livekit import api
 from prometheus_client import Counter as MetricCounter
-from prometheus_client import Gauge, Histogram
+from prometheus_client import Histogram
 
 log = logging.getLogger(__name__)
 TIMEOUT = aiohttp.ClientTimeout(total=5)
@@ -40,11 +40,6 @@ POLL_ERRORS = MetricCounter(
     "voicefleet_operator_livekit_poll_errors_total",
     "LiveKit polls that failed.",
     ["endpoint", "reason"],
-)
-REACHABLE = Gauge(
-    "voicefleet_operator_livekit_reachable",
-    "1 when the last LiveKit poll succeeded.",
-    ["endpoint"],
 )
 
 
@@ -140,11 +135,9 @@ class Collector:
         except Exception as error:
             reason = _reason(error)
             POLL_ERRORS.labels(self.endpoint.url, reason).inc()
-            REACHABLE.labels(self.endpoint.url).set(0)
             self.snapshot = Snapshot(error=f"{reason}: {error}"[:300], polled_at=time.time())
             return
         POLL_SECONDS.labels(self.endpoint.url).observe(time.monotonic() - started)
-        REACHABLE.labels(self.endpoint.url).set(1)
         self.snapshot = Snapshot(sessions=sessions, polled_at=time.time())
 
     async def _sessions(self, lk: api.LiveKitAPI) -> Counter[str]:

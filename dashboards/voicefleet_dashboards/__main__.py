@@ -1,0 +1,3 @@
+from voicefleet_dashboards.generate import main
+
+raise SystemExit(main())
