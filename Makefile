@@ -6,6 +6,9 @@ SHELL := /bin/bash
 CACHE ?= $(or $(VOICEFLEET_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/voicefleet)
 export VOICEFLEET_CACHE := $(CACHE)
 export PATH := $(CACHE)/bin:$(PATH)
+# The Python environment is shared by every clone (scripts/setup.sh); this clone's sources
+# come first on the path whichever clone installed itself there last.
+export PYTHONPATH := $(CURDIR)/operator:$(CURDIR)/agent:$(CURDIR)/dashboards
 PY := .venv/bin/python
 DENO := $(CACHE)/bin/deno
 TOKEN_FN := supabase/functions/livekit-token
@@ -53,6 +56,10 @@ frontend-tests:
 
 deno-tests:
 	cd $(TOKEN_FN) && $(DENO) check index.ts && $(DENO) lint && $(DENO) test --allow-env --allow-net
+
+# Benchmarks print their figures; e.g. `make bench-operator_reaction`.
+bench-%: setup
+	cd bench && ../$(PY) $*.py $(BENCH_ARGS)
 
 format:
 	$(PY) -m ruff check --fix .

@@ -6,6 +6,7 @@ skipped. Logs stay under pytest's temporary directory (printed at the end of a f
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +19,11 @@ from voicefleet_operator.local.livekit import LiveKitServer
 from voicefleet_operator.local.process import Process, binary, free_port, port_open
 
 ROOT = Path(__file__).resolve().parents[1]
+# Servers the tests start as `python -m ...` import this clone's sources too.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [*(str(ROOT / part) for part in ("operator", "agent", "dashboards")),
+     *filter(None, [os.environ.get("PYTHONPATH")])]
+)  # fmt: skip
 
 
 @pytest.fixture(scope="session")

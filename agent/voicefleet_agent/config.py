@@ -18,6 +18,9 @@ Ratio = Annotated[float, Field(gt=0, le=1)]
 # Identifier the cloud plugins read their key from, by provider name.
 PROVIDER_KEYS: dict[str, str] = {"deepgram": "DEEPGRAM_API_KEY", "google": "GOOGLE_API_KEY"}
 
+# Latency histogram bounds in seconds; every SLO threshold must be one of them exactly.
+LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
+
 DEFAULT_STT_MODEL = "nova-3"
 DEFAULT_LLM_MODEL = "gemini-2.0-flash-001"
 DEFAULT_TTS_MODEL = "aura-2-andromeda-en"

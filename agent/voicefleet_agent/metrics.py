@@ -32,12 +32,12 @@ from prometheus_client import (
     multiprocess,
 )
 
+from voicefleet_agent.config import LATENCY_BUCKETS
 from voicefleet_agent.pipeline import STAGES, Pipeline, ProviderLabel, Stage
 
 logger = logging.getLogger("voicefleet.agent")
 
 # Every SLO threshold (0.3, 0.5, 0.8, 1, 1.5, 2, 3, 5 s) is a bucket boundary.
-LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 COMMON = ("agent", "region")
 PROVIDER = (*COMMON, "provider", "model")
 

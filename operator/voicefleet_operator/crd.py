@@ -49,6 +49,8 @@ def _convert(node: Schema, defs: dict[str, Schema]) -> Schema:
             out["minimum"], out["exclusiveMinimum"] = value, True
         elif key == "default" and isinstance(value, dict | list):
             continue  # object defaults come from the models, not the API server
+        elif key == "description":
+            out[key] = " ".join(value.split())
         else:
             out[key] = value
     extra = node.get("additionalProperties")

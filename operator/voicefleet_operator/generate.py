@@ -89,6 +89,7 @@ def _constraints(field: Schema) -> str:
         if value is not None:
             strict = label == "≥" and field.get("exclusiveMinimum")
             parts.append(f"{'>' if strict else label} {value}")
+    parts += [rule["message"] for rule in field.get("x-kubernetes-validations", [])]
     if "pattern" in field:
         escaped = field["pattern"].replace("|", r"\|")  # a bare | would split the table cell
         parts.append(f"pattern `{escaped}`")

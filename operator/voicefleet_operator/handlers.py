@@ -10,6 +10,7 @@ import kopf
 import pydantic
 from prometheus_client import Histogram
 
+from voicefleet_dashboards.slo import SLOInput, prometheus_rule
 from voicefleet_operator.kube import OWNED_KINDS, Kube
 from voicefleet_operator.render import Owner, region_objects
 from voicefleet_operator.spec import GROUP, PLURAL, VERSION, RegionSpec, VoiceAgentSpec
@@ -75,6 +76,8 @@ def reconcile(
     # Independent objects: apply them side by side, the API server does the ordering.
     with ThreadPoolExecutor(APPLY_CONCURRENCY) as pool:
         list(pool.map(kube.apply, manifests))
+    if kube.serves("PrometheusRule"):
+        kube.apply(slo_rule(owner, spec))
     removed = prune_regions(owner, {r.name for r in spec.regions})
     if removed:
         logger.info(f"removed regions no longer in the spec: {', '.join(sorted(removed))}")
@@ -83,6 +86,20 @@ def reconcile(
     patch.status["observedGeneration"] = int(body.metadata.get("generation", 0))
     patch.status["agentName"] = spec.agent_name or owner.name
     patch.status["regionCount"] = len(spec.regions)
+
+
+def slo_rule(owner: Owner, spec: VoiceAgentSpec) -> dict[str, Any]:
+    """The VoiceAgent's SLO recording rules and burn-rate alerts as a PrometheusRule."""
+    slo = SLOInput(
+        voice_to_voice_seconds=spec.slo.voice_to_voice_seconds,
+        voice_to_voice_objective=spec.slo.voice_to_voice_objective,
+        session_success_objective=spec.slo.session_success_objective,
+    )
+    rule = prometheus_rule(
+        owner.namespace, owner.name, slo, agent_label=spec.agent_name or owner.name
+    )
+    rule["metadata"]["ownerReferences"] = [owner.reference()]
+    return rule
 
 
 def _replicas(status: Any, region: RegionSpec) -> int:

@@ -32,6 +32,7 @@ KINDS: dict[str, Kind] = {
     "Pod": Kind("v1", "pods"),
     "Deployment": Kind("apps/v1", "deployments"),
     "PodDisruptionBudget": Kind("policy/v1", "poddisruptionbudgets"),
+    "PrometheusRule": Kind("monitoring.coreos.com/v1", "prometheusrules"),
 }
 OWNED_KINDS = ("Deployment", "ConfigMap", "Service", "PodDisruptionBudget")
 
@@ -115,3 +116,15 @@ class Kube:
         """A Secret's data, decoded."""
         data = self._call("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}").get("data", {})
         return {key: base64.b64decode(value).decode() for key, value in data.items()}
+
+    def serves(self, kind: str) -> bool:
+        """Whether the API server serves `kind`, e.g. PrometheusRule once the Prometheus
+        Operator is installed."""
+        target = KINDS[kind]
+        try:
+            listing = self._call("GET", f"/apis/{target.group_version}")
+        except client.ApiException as error:
+            if error.status == 404:
+                return False
+            raise
+        return any(r.get("name") == target.plural for r in listing.get("resources", []))

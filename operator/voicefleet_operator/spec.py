@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic.config import JsonDict
 
 from voicefleet_agent.config import (
+    LATENCY_BUCKETS,
     PROVIDER_KEYS,
     AgentConfig,
     Model,
@@ -100,8 +101,28 @@ class ScalingSpec(Model):
 class SLOSpec(Model):
     """Service level objectives, turned into Prometheus rules and burn-rate alerts."""
 
-    voice_to_voice_seconds: float = Field(default=1.5, gt=0, le=10)
-    """Latency threshold from the user's last word to the agent's first audio."""
+    voice_to_voice_seconds: float = Field(
+        default=1.5,
+        # The API server does not enforce enums of numbers; CEL does.
+        json_schema_extra=cel(
+            (
+                f"self in [{', '.join(repr(b) for b in LATENCY_BUCKETS)}]",
+                "voiceToVoiceSeconds must be a latency bucket bound: "
+                + ", ".join(f"{b:g}" for b in LATENCY_BUCKETS),
+            )
+        ),
+    )
+    """Latency threshold from the user's last word to the agent's first audio; one of the
+    latency histogram's bucket bounds, so the SLI is exact."""
+
+    @field_validator("voice_to_voice_seconds")
+    @classmethod
+    def _bucket_bound(cls, value: float) -> float:
+        if value not in LATENCY_BUCKETS:
+            allowed = ", ".join(f"{b:g}" for b in LATENCY_BUCKETS)
+            raise ValueError(f"voiceToVoiceSeconds must be one of {allowed}")
+        return value
+
     voice_to_voice_objective: Ratio = 0.95
     """Share of turns that must be faster than voiceToVoiceSeconds."""
     session_success_objective: Ratio = 0.999
