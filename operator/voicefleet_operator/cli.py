@@ -12,9 +12,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="voicefleet", description="voicefleet command line")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("demo", help="run the whole fleet on this machine (Ctrl-C stops it)")
+    commands.add_parser(
+        "loadtest",
+        help="measure an agent's voice-to-voice latency with simulated callers",
+        add_help=False,
+    )
     gen = commands.add_parser("generate", help="write the CRD and configuration reference")
     gen.add_argument("--check", action="store_true", help="fail if a generated file is stale")
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "loadtest":
+        from voicefleet_agent.loadtest import main as loadtest
+
+        return loadtest(rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "demo":
         from voicefleet_operator.demo import run_demo
 

@@ -18,6 +18,8 @@ class Prometheus:
 
     workdir: Path
     targets: dict[str, list[str]] = field(default_factory=dict)
+    target_labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Labels added to every series of a job, as service discovery adds them in a cluster."""
     rule_files: list[Path] = field(default_factory=list)
     scrape_interval: str = "1s"
     port: int = 0
@@ -54,7 +56,12 @@ class Prometheus:
             "global": {"scrape_interval": self.scrape_interval, "evaluation_interval": "1s"},
             "rule_files": [str(path) for path in self.rule_files],
             "scrape_configs": [
-                {"job_name": job, "static_configs": [{"targets": targets}]}
+                {
+                    "job_name": job,
+                    "static_configs": [
+                        {"targets": targets, "labels": self.target_labels.get(job, {})}
+                    ],
+                }
                 for job, targets in self.targets.items()
             ],
         }

@@ -1,0 +1,110 @@
+"""Observability end to end: a real Prometheus with the generated rules scrapes real agent
+workers while the load-test tool calls them; the SLI recording rules give the expected values
+and, for a worker with a slowed LLM, the page-tier latency burn-rate expression is true."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from voicefleet_agent.loadtest import LoadTestOptions, run_loadtest
+from voicefleet_operator.local.livekit import LiveKitServer
+from voicefleet_operator.local.prometheus import Prometheus
+
+from .conftest import AgentWorker, pipeline_config
+
+ROOT = Path(__file__).resolve().parents[2]
+RULES = ROOT / "dashboards" / "generated" / "rules.yaml"
+NAMESPACE = "e2e"
+
+
+def simulated(delay: float) -> list[dict[str, Any]]:
+    return [{"provider": "simulated", "simulation": {"delaySeconds": delay}}]
+
+
+def page_alert_expression() -> str:
+    """The page-tier voice-to-voice burn-rate alert, exactly as the rule file has it."""
+    groups = yaml.safe_load(RULES.read_text())["groups"]
+    for rule in (r for g in groups for r in g["rules"]):
+        if (
+            rule.get("alert") == "VoiceFleetVoiceToVoiceLatencyBudgetBurn"
+            and rule["labels"]["severity"] == "page"
+        ):
+            return str(rule["expr"])
+    raise AssertionError("no page-tier voice-to-voice alert in the rule file")
+
+
+@pytest.fixture(scope="module")
+def workers(worker_factory: Callable[..., AgentWorker]) -> dict[str, AgentWorker]:
+    fast = pipeline_config("obs-fast", simulated(0.1), simulated(0.2), simulated(0.1))
+    # Voice-to-voice above the 1.5 s SLO threshold on every turn.
+    slow = pipeline_config("obs-slow", simulated(0.1), simulated(2.0), simulated(0.1))
+    return {"fast": worker_factory(fast), "slow": worker_factory(slow)}
+
+
+@pytest.fixture(scope="module")
+def prometheus(workers: dict[str, AgentWorker], tmp_path_factory: pytest.TempPathFactory
+               ) -> Iterator[Prometheus]:  # fmt: skip
+    server = Prometheus(
+        tmp_path_factory.mktemp("prometheus"),
+        targets={"voicefleet-agent": [w.url.removeprefix("http://") for w in workers.values()]},
+        target_labels={"voicefleet-agent": {"namespace": NAMESPACE}},
+        rule_files=[RULES],
+    )
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+async def call(livekit: LiveKitServer, agent: str, turns: int) -> None:
+    options = LoadTestOptions(
+        url=livekit.url,
+        api_key=livekit.api_key,
+        api_secret=livekit.api_secret,
+        agent_name=agent,
+        turns=turns,
+        room_prefix=f"obs-{agent}",
+    )
+    report = await run_loadtest(options)
+    assert report.turns_completed == turns, report.errors
+
+
+async def first_value(prometheus: Prometheus, promql: str, within: float = 45) -> float:
+    deadline = asyncio.get_running_loop().time() + within
+    while asyncio.get_running_loop().time() < deadline:
+        result = await asyncio.to_thread(prometheus.query, promql)
+        if result:
+            return float(result[0]["value"][1])
+        await asyncio.sleep(1)
+    raise AssertionError(f"Prometheus returned nothing for {promql} within {within}s")
+
+
+async def test_recording_rules_and_latency_alert(
+    livekit: LiveKitServer, workers: dict[str, AgentWorker], prometheus: Prometheus
+) -> None:
+    await asyncio.gather(call(livekit, "obs-fast", 3), call(livekit, "obs-slow", 2))
+
+    def agent(name: str) -> str:
+        return f'{{namespace="{NAMESPACE}",agent="{name}"}}'
+
+    slow_share = "namespace_agent:voicefleet_agent_voice_to_voice_slow_turns:ratio_rate5m"
+    assert await first_value(prometheus, slow_share + agent("obs-slow")) == 1.0
+    assert await first_value(prometheus, slow_share + agent("obs-fast")) == 0.0
+    median = await first_value(
+        prometheus,
+        "namespace_agent_region_quantile:voicefleet_agent_voice_to_voice_seconds:"
+        'histogram_quantile_rate5m{agent="obs-fast",quantile="0.5"}',
+    )
+    assert 0.3 < median < 1.5, median
+    turns = await first_value(prometheus, f"sum(voicefleet_agent_turns_total{agent('obs-fast')})")
+    assert turns >= 3
+
+    alert = page_alert_expression()
+    firing = await asyncio.to_thread(prometheus.query, alert)
+    assert {sample["metric"]["agent"] for sample in firing} == {"obs-slow"}
