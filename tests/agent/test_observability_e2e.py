@@ -1,6 +1,7 @@
-"""Observability end to end: a real Prometheus with the generated rules scrapes real agent
-workers while the load-test tool calls them; the SLI recording rules give the expected values
-and, for a worker with a slowed LLM, the page-tier latency burn-rate expression is true."""
+"""Observability end to end: a real Prometheus with the generated rules scrapes the operator
+and real agent workers while the load-test tool calls them; the SLI recording rules give the
+expected values and, for a worker with a slowed LLM, the page-tier latency burn-rate
+expression is true."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from voicefleet_agent.loadtest import LoadTestOptions, run_loadtest
 from voicefleet_operator.local.livekit import LiveKitServer
 from voicefleet_operator.local.prometheus import Prometheus
 
+from ..conftest import RunningOperator
 from .conftest import AgentWorker, pipeline_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,16 +29,17 @@ def simulated(delay: float) -> list[dict[str, Any]]:
     return [{"provider": "simulated", "simulation": {"delaySeconds": delay}}]
 
 
-def page_alert_expression() -> str:
-    """The page-tier voice-to-voice burn-rate alert, exactly as the rule file has it."""
+def alert_expression(name: str, severity: str | None = None) -> str:
+    """An alert's expression exactly as the rule file has it."""
     groups = yaml.safe_load(RULES.read_text())["groups"]
     for rule in (r for g in groups for r in g["rules"]):
-        if (
-            rule.get("alert") == "VoiceFleetVoiceToVoiceLatencyBudgetBurn"
-            and rule["labels"]["severity"] == "page"
-        ):
+        if rule.get("alert") == name and severity in (None, rule["labels"]["severity"]):
             return str(rule["expr"])
-    raise AssertionError("no page-tier voice-to-voice alert in the rule file")
+    raise AssertionError(f"no alert {name} ({severity or 'any severity'}) in the rule file")
+
+
+def page_alert_expression() -> str:
+    return alert_expression("VoiceFleetVoiceToVoiceLatencyBudgetBurn", "page")
 
 
 @pytest.fixture(scope="module")
@@ -48,11 +51,18 @@ def workers(worker_factory: Callable[..., AgentWorker]) -> dict[str, AgentWorker
 
 
 @pytest.fixture(scope="module")
-def prometheus(workers: dict[str, AgentWorker], tmp_path_factory: pytest.TempPathFactory
-               ) -> Iterator[Prometheus]:  # fmt: skip
+def prometheus(
+    workers: dict[str, AgentWorker],
+    operator: RunningOperator,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Prometheus]:
+    operator_target = operator.metrics_url.removeprefix("http://").removesuffix("/metrics")
     server = Prometheus(
         tmp_path_factory.mktemp("prometheus"),
-        targets={"voicefleet-agent": [w.url.removeprefix("http://") for w in workers.values()]},
+        targets={
+            "voicefleet-agent": [w.url.removeprefix("http://") for w in workers.values()],
+            "voicefleet-operator": [operator_target],
+        },
         target_labels={"voicefleet-agent": {"namespace": NAMESPACE}},
         rule_files=[RULES],
     )
@@ -104,6 +114,16 @@ async def test_recording_rules_and_latency_alert(
     assert 0.3 < median < 1.5, median
     turns = await first_value(prometheus, f"sum(voicefleet_agent_turns_total{agent('obs-fast')})")
     assert turns >= 3
+
+    # The operator is scraped under the job the operational alerts expect.
+    assert await first_value(prometheus, 'up{job="voicefleet-operator"}') == 1.0
+    operator_down = alert_expression("VoiceFleetOperatorDown")
+    assert await asyncio.to_thread(prometheus.query, operator_down) == []
+    # The operator's own series are in Prometheus (first_value fails when a query is empty).
+    await first_value(
+        prometheus,
+        'voicefleet_operator_reconcile_duration_seconds_count{job="voicefleet-operator"}',
+    )
 
     alert = page_alert_expression()
     firing = await asyncio.to_thread(prometheus.query, alert)
