@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import statistics
 import sys
 from collections.abc import Iterator
@@ -22,6 +23,11 @@ class Stack:
     cluster: LocalCluster
     operator: Process
     operator_port: int
+
+
+def stop_on_sigterm() -> None:
+    """Unwind (and stop every server) on SIGTERM too, e.g. from `timeout`."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 
 @contextmanager

@@ -16,7 +16,7 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from _stack import Stack, apply, credentials, operator_stack, summary
+from _stack import Stack, apply, credentials, operator_stack, stop_on_sigterm, summary
 from kubernetes import client, config
 from livekit import api, rtc
 
@@ -99,6 +99,7 @@ def main() -> None:
     parser.add_argument("--poll-interval", type=int, default=5)
     parser.add_argument("--workdir", help="keep server logs here instead of a temporary folder")
     args = parser.parse_args()
+    stop_on_sigterm()
     with tempfile.TemporaryDirectory(prefix="vf-bench-") as tmp, ExitStack() as stack:
         work = Path(args.workdir or tmp)
         with operator_stack(work, stack) as running:

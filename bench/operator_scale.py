@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 
-from _stack import credentials, start_operator
+from _stack import credentials, start_operator, stop_on_sigterm
 from kubernetes import client, config
 
 from voicefleet_operator.local.cluster import LocalCluster
@@ -82,6 +82,7 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=30, help="seconds to watch after")
     parser.add_argument("--workdir", help="keep server logs here")
     args = parser.parse_args()
+    stop_on_sigterm()
     with tempfile.TemporaryDirectory(prefix="vf-bench-") as tmp, ExitStack() as stack:
         work = Path(args.workdir or tmp)
         cluster = LocalCluster(work / "cluster")

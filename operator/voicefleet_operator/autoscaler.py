@@ -1,22 +1,28 @@
-"""The autoscaling loop: a kopf timer per VoiceAgent that sizes each region's fleet.
+"""The autoscaling loop: one task that sizes every VoiceAgent region's fleet each second.
 
-Demand comes from the shared LiveKit collectors, ready workers from an index of the
-Deployments (no API call per tick). Replicas change only through the policy; when LiveKit
-cannot be read the fleet holds and a condition and a Warning Event say why.
+VoiceAgents, Deployments and worker pods come from kopf's watches (an event handler and two
+indexes), demand from the shared LiveKit collectors, so a tick makes no API call unless
+something changed: a new replica count, a status field or an Event. A collector that sees new
+demand wakes the loop at once. Replicas change only through the policy; when LiveKit cannot be
+read the fleet holds and a condition and a Warning Event say why.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import copy
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import kopf
+import pydantic
 from prometheus_client import Counter, Gauge
 
 from voicefleet_operator import conditions as cond
-from voicefleet_operator.handlers import RESOURCE, current_replicas, kube, parse_spec
+from voicefleet_operator.handlers import RESOURCE, current_replicas, kube
 from voicefleet_operator.livekit_load import Collectors, Endpoint
 from voicefleet_operator.policy import Decision, Stabilizer
 from voicefleet_operator.render import Owner, fleet_name, region_objects
@@ -24,6 +30,7 @@ from voicefleet_operator.spec import RegionSpec, VoiceAgentSpec
 from voicefleet_operator.worker_load import DELETION_COST, WorkerPod, read_sessions
 
 TICK_SECONDS = 1.0
+log = logging.getLogger("voicefleet.autoscaler")
 collectors = Collectors()
 stabilizers: dict[tuple[str, str, str], Stabilizer] = {}
 
@@ -71,7 +78,11 @@ def fleet_pods(
 
 
 @kopf.on.cleanup()
-async def stop_collectors(**_: Any) -> None:
+async def stop_autoscaler(memo: kopf.Memo, **_: Any) -> None:
+    task = memo.get("autoscaler")
+    if task is not None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
     await collectors.stop()
 
 
@@ -99,85 +110,141 @@ class RegionOutcome:
     scaled: bool = False
 
 
-@kopf.timer(*RESOURCE, interval=TICK_SECONDS, initial_delay=TICK_SECONDS)
-async def autoscale(
-    *,
-    body: kopf.Body,
-    status: kopf.Status,
-    patch: kopf.Patch,
-    **kwargs: Any,
-) -> None:
-    # kopf passes indexes by name among the keyword arguments.
-    indexes = Indexes(kwargs["fleet_deployments"], kwargs["fleet_pods"])
-    spec = parse_spec(body["spec"])
-    owner = Owner(body.metadata.name or "", body.metadata.namespace or "", body.metadata.uid or "")
-    agent_name = spec.agent_name or owner.name
-    outcomes = [
-        await _scale_region(body, owner, spec, region, agent_name, status, indexes)
-        for region in spec.regions
-    ]
-    unreachable = [o.unreachable for o in outcomes if o.unreachable]
-    if unreachable and _was_reachable(status):
-        kopf.warn(body, reason="LiveKitUnreachable",
-                  message=f"holding replicas: {'; '.join(unreachable)}")  # fmt: skip
-    _write_status(patch, status, outcomes, int(body.metadata.get("generation", 0)))
+class Autoscaler:
+    """The VoiceAgents kopf has seen, and the loop that sizes their fleets."""
+
+    def __init__(self) -> None:
+        self.agents: dict[tuple[str, str], dict[str, Any]] = {}
+        self.indexes: Indexes | None = None
+        self.applied: dict[tuple[str, str, str], int] = {}
+        self.wake = asyncio.Event()
+        self._failures: dict[tuple[str, str], str] = {}
+
+    async def run(self) -> None:
+        while True:
+            await self.tick_all()
+            self.wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), timeout=TICK_SECONDS)
+
+    async def tick_all(self) -> None:
+        if self.indexes is None:
+            return  # no watch event yet
+        for key, body in list(self.agents.items()):
+            try:
+                await self.tick(body, self.indexes)
+                self._failures.pop(key, None)
+            except Exception as error:
+                message = f"autoscaling {key[0]}/{key[1]} failed: {error}"
+                if self._failures.get(key) != message:
+                    log.warning(message)
+                self._failures[key] = message
+
+    def forget(self, key: tuple[str, str]) -> None:
+        self.agents.pop(key, None)
+        for region_key in [k for k in self.applied if k[:2] == key]:
+            self.applied.pop(region_key)
+            stabilizers.pop(region_key, None)
+
+    async def tick(self, body: dict[str, Any], indexes: Indexes) -> None:
+        meta, status = body["metadata"], body.get("status", {})
+        try:
+            spec = VoiceAgentSpec.model_validate(body["spec"])
+        except pydantic.ValidationError:
+            return  # the reconcile handler reports an invalid spec
+        owner = Owner(meta["name"], meta["namespace"], meta["uid"])
+        agent_name = spec.agent_name or owner.name
+        outcomes = [
+            await self._scale_region(body, owner, spec, region, agent_name, indexes)
+            for region in spec.regions
+        ]
+        unreachable = [o.unreachable for o in outcomes if o.unreachable]
+        if unreachable and _was_reachable(status):
+            await asyncio.to_thread(kube.post_event, body, "Warning", "LiveKitUnreachable",
+                                    f"holding replicas: {'; '.join(unreachable)}")  # fmt: skip
+        changes = _status_changes(status, outcomes, int(meta.get("generation", 0)))
+        if changes:
+            await asyncio.to_thread(kube.patch_status, owner.namespace, owner.name, changes)
+            body["status"] = {**status, **changes}  # until the watch delivers it
+
+    async def _scale_region(
+        self,
+        body: dict[str, Any],
+        owner: Owner,
+        spec: VoiceAgentSpec,
+        region: RegionSpec,
+        agent_name: str,
+        indexes: Indexes,
+    ) -> RegionOutcome:
+        key = (owner.namespace, owner.name, region.name)
+        # Metrics name the agent as workers do: by its LiveKit dispatch name.
+        labels = (owner.namespace, agent_name, region.name)
+        current = self.applied.get(key) or current_replicas(
+            body.get("status"), region.name, region.min_replicas
+        )
+        demand, why = await _demand(owner, spec, region, agent_name, self.wake)
+        stabilizer = stabilizers.setdefault(key, Stabilizer())
+        decision = stabilizer.decide(time.time(), current, demand, spec.scaling, region)
+        if decision.replicas < current:
+            pods = list(indexes.pods.get(key, []))
+            decision = await idle_first(decision, current, pods, spec.observability.metrics_port)
+        observed = _observed(indexes.deployments, owner, region)
+        ready = observed.get("readyReplicas", 0)
+        outcome = RegionOutcome(
+            entry={
+                "name": region.name,
+                "replicas": observed.get("replicas", 0),
+                "readyReplicas": ready,
+                "desiredReplicas": decision.replicas,
+                "activeSessions": demand or 0,
+                "capacity": ready * spec.scaling.sessions_per_worker,
+            },
+            unreachable=None if demand is not None else f"{region.name}: {why}",
+            holding=decision.reason if decision.holding else None,
+        )
+        if decision.changed_from(current):
+            await asyncio.to_thread(_apply, owner, spec, region, decision)
+            direction = "up" if decision.replicas > current else "down"
+            DECISIONS.labels(*labels, direction).inc()
+            await asyncio.to_thread(kube.post_event, body, "Normal", f"Scaled{direction.title()}",
+                                    f"region {region.name}: {decision.reason}")  # fmt: skip
+            outcome.entry.update(lastScaleTime=cond.now_rfc3339(), lastScaleReason=decision.reason)
+            outcome.scaled = True
+        self.applied[key] = decision.replicas
+        _export(labels, outcome.entry, demand, region)
+        REACHABLE.labels(*labels, region.livekit.url).set(demand is not None)
+        return outcome
 
 
-def _was_reachable(status: kopf.Status) -> bool:
+autoscaler = Autoscaler()
+
+
+@kopf.on.event(*RESOURCE)
+def track(*, event: kopf.RawEvent, body: kopf.Body, **kwargs: Any) -> None:
+    """Keep the loop's view of VoiceAgents current; kopf hands over its live indexes here."""
+    autoscaler.indexes = Indexes(kwargs["fleet_deployments"], kwargs["fleet_pods"])
+    key = (body.metadata.namespace or "", body.metadata.name or "")
+    if event["type"] == "DELETED":
+        autoscaler.forget(key)
+    else:
+        autoscaler.agents[key] = copy.deepcopy(dict(body))
+        autoscaler.wake.set()
+
+
+@kopf.on.startup()
+async def start_autoscaler(memo: kopf.Memo, **_: Any) -> None:
+    memo["autoscaler"] = asyncio.create_task(autoscaler.run(), name="voicefleet autoscaler")
+
+
+def _was_reachable(status: dict[str, Any]) -> bool:
     for condition in status.get("conditions", []):
         if condition.get("type") == cond.LIVEKIT_REACHABLE:
             return bool(condition.get("status") != "False")
     return True
 
 
-async def _scale_region(
-    body: kopf.Body,
-    owner: Owner,
-    spec: VoiceAgentSpec,
-    region: RegionSpec,
-    agent_name: str,
-    status: kopf.Status,
-    indexes: Indexes,
-) -> RegionOutcome:
-    key = (owner.namespace, owner.name, region.name)
-    # Metrics name the agent as workers do: by its LiveKit dispatch name.
-    labels = (owner.namespace, agent_name, region.name)
-    current = current_replicas(status, region.name, region.min_replicas)
-    demand, why = await _demand(owner, spec, region, agent_name)
-    stabilizer = stabilizers.setdefault(key, Stabilizer())
-    decision = stabilizer.decide(time.time(), current, demand, spec.scaling, region)
-    if decision.replicas < current:
-        pods = list(indexes.pods.get(key, []))
-        decision = await idle_first(decision, current, pods, spec.observability.metrics_port)
-    observed = _observed(indexes.deployments, owner, region)
-    ready = observed.get("readyReplicas", 0)
-    outcome = RegionOutcome(
-        entry={
-            "name": region.name,
-            "replicas": observed.get("replicas", 0),
-            "readyReplicas": ready,
-            "desiredReplicas": decision.replicas,
-            "activeSessions": demand or 0,
-            "capacity": ready * spec.scaling.sessions_per_worker,
-        },
-        unreachable=None if demand is not None else f"{region.name}: {why}",
-        holding=decision.reason if decision.holding else None,
-    )
-    if decision.changed_from(current):
-        await asyncio.to_thread(_apply, owner, spec, region, decision)
-        direction = "up" if decision.replicas > current else "down"
-        DECISIONS.labels(*labels, direction).inc()
-        kopf.event(body, type="Normal", reason=f"Scaled{direction.title()}",
-                   message=f"region {region.name}: {decision.reason}")  # fmt: skip
-        outcome.entry.update(lastScaleTime=cond.now_rfc3339(), lastScaleReason=decision.reason)
-        outcome.scaled = True
-    _export(labels, outcome.entry, demand, region)
-    REACHABLE.labels(*labels, region.livekit.url).set(demand is not None)
-    return outcome
-
-
 async def _demand(
-    owner: Owner, spec: VoiceAgentSpec, region: RegionSpec, agent_name: str
+    owner: Owner, spec: VoiceAgentSpec, region: RegionSpec, agent_name: str, wake: asyncio.Event
 ) -> tuple[int | None, str]:
     try:
         endpoint = await asyncio.to_thread(endpoint_for, owner.namespace, region)
@@ -185,7 +252,7 @@ async def _demand(
         secret = region.livekit.credentials_secret
         return None, f"cannot read Secret {secret} (keys api-key, api-secret): {error}"[:300]
     interval = spec.scaling.poll_interval_seconds
-    collector = collectors.get(endpoint, interval)
+    collector = collectors.get(endpoint, interval, wake)
     snapshot = collector.snapshot
     demand = snapshot.demand(agent_name, max_age=3 * interval + 5, now=time.time())
     return demand, snapshot.error or "LiveKit data is stale"
@@ -248,7 +315,7 @@ def _export(
 
 def _readiness(
     conditions: list[dict[str, Any]],
-    status: kopf.Status,
+    status: dict[str, Any],
     regions: list[dict[str, Any]],
     unreachable: list[str],
     generation: int,
@@ -280,10 +347,10 @@ def _readiness(
     )
 
 
-def _write_status(
-    patch: kopf.Patch, status: kopf.Status, outcomes: list[RegionOutcome], generation: int
-) -> None:
-    """Patch status only where it changed, so an idle fleet costs no writes."""
+def _status_changes(
+    status: dict[str, Any], outcomes: list[RegionOutcome], generation: int
+) -> dict[str, Any]:
+    """The status fields that differ from what is stored, so an idle fleet costs no writes."""
     previous = {r["name"]: r for r in status.get("regions", [])}
     merged = [{**previous.get(o.entry["name"], {}), **o.entry} for o in outcomes]
     unreachable = [o.unreachable for o in outcomes if o.unreachable]
@@ -313,6 +380,4 @@ def _write_status(
         f"{sum(r['desiredReplicas'] for r in merged)}",
         "conditions": conditions,
     }
-    for key, value in new.items():
-        if status.get(key) != value:
-            patch.status[key] = value
+    return {key: value for key, value in new.items() if status.get(key) != value}

@@ -5,10 +5,13 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import yaml
 from kubernetes import client
+
+from voicefleet_operator.spec import GROUP, KIND, PLURAL, VERSION
 
 FIELD_MANAGER = "voicefleet-operator"
 
@@ -128,3 +131,37 @@ class Kube:
                 return False
             raise
         return any(r.get("name") == target.plural for r in listing.get("resources", []))
+
+    def patch_status(self, namespace: str, name: str, changes: dict[str, Any]) -> None:
+        """Merge-patch fields of a VoiceAgent's status."""
+        self._call(
+            "PATCH",
+            f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}/status",
+            content_type="application/merge-patch+json",
+            body={"status": changes},
+        )
+
+    def post_event(self, body: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        """A core/v1 Event about a VoiceAgent, as `kubectl describe` shows them."""
+        meta = body["metadata"]
+        now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": KIND,
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta["uid"],
+            },
+            "type": type_,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": FIELD_MANAGER},
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        self._call("POST", f"/api/v1/namespaces/{meta['namespace']}/events", body=event)

@@ -74,9 +74,10 @@ class Snapshot:
 class Collector:
     """Polls one LiveKit endpoint until stopped; `poke()` polls at once."""
 
-    def __init__(self, endpoint: Endpoint, interval: float) -> None:
+    def __init__(self, endpoint: Endpoint, interval: float, changed: asyncio.Event) -> None:
         self.endpoint = endpoint
         self.interval = interval
+        self.changed = changed
         self.snapshot = Snapshot(error="not polled yet")
         self.polls = 0
         self._dispatches: dict[str, frozenset[str]] = {}
@@ -138,6 +139,8 @@ class Collector:
             self.snapshot = Snapshot(error=f"{reason}: {error}"[:300], polled_at=time.time())
             return
         POLL_SECONDS.labels(self.endpoint.url).observe(time.monotonic() - started)
+        if sessions != self.snapshot.sessions or self.snapshot.error:
+            self.changed.set()  # let the autoscaler act now rather than at its next tick
         self.snapshot = Snapshot(sessions=sessions, polled_at=time.time())
 
     async def _sessions(self, lk: api.LiveKitAPI) -> Counter[str]:
@@ -187,10 +190,10 @@ class Collectors:
     def __init__(self) -> None:
         self._by_endpoint: dict[Endpoint, Collector] = {}
 
-    def get(self, endpoint: Endpoint, interval: float) -> Collector:
+    def get(self, endpoint: Endpoint, interval: float, changed: asyncio.Event) -> Collector:
         collector = self._by_endpoint.get(endpoint)
         if collector is None:
-            collector = Collector(endpoint, interval)
+            collector = Collector(endpoint, interval, changed)
             collector.start()
             self._by_endpoint[endpoint] = collector
         collector.interval = min(collector.interval, interval)

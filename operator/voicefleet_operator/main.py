@@ -65,9 +65,9 @@ async def serve_http(host: str, port: int) -> web.AppRunner:
     return runner
 
 
-def _quiet_timer_successes(record: logging.LogRecord) -> bool:
-    """The autoscaler ticks every second; its successes would drown the useful lines."""
-    return not record.getMessage().startswith("Timer 'autoscale' succeeded")
+def _quiet_watch_successes(record: logging.LogRecord) -> bool:
+    """Every watch event of a VoiceAgent feeds the autoscaler; those lines drown the useful."""
+    return not record.getMessage().startswith("Handler 'track' succeeded")
 
 
 def load_kubernetes_config() -> None:
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
         quiet=args.log_level in ("warning", "error"),
     )
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-    logging.getLogger("kopf.objects").addFilter(_quiet_timer_successes)
+    logging.getLogger("kopf.objects").addFilter(_quiet_watch_successes)
     load_kubernetes_config()
 
     async def run() -> None:
