@@ -307,7 +307,7 @@ async def _run_caller(
             report.latencies.append(heard - ended)
             report.turns_completed += 1
             await caller.wait_agent_silent(options.agent_silence, options.turn_timeout * 4)
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - a caller's failure is reported, not raised
         report.errors.append(f"caller {index}: {type(e).__name__}: {e}")
     finally:
         with contextlib.suppress(Exception):

@@ -134,7 +134,7 @@ class Autoscaler:
             try:
                 await self.tick(body, self.indexes)
                 self._failures.pop(key, None)
-            except Exception as error:
+            except Exception as error:  # noqa: BLE001 - one agent must not stop the others
                 message = f"autoscaling {key[0]}/{key[1]} failed: {error}"
                 if self._failures.get(key) != message:
                     log.warning(message)
@@ -227,7 +227,9 @@ def track(*, event: kopf.RawEvent, body: kopf.Body, **kwargs: Any) -> None:
     if event["type"] == "DELETED":
         autoscaler.forget(key)
     else:
-        autoscaler.agents[key] = copy.deepcopy(dict(body))
+        snapshot = copy.deepcopy(dict(body))
+        snapshot["metadata"].pop("managedFields", None)  # large, and never read here
+        autoscaler.agents[key] = snapshot
         autoscaler.wake.set()
 
 
@@ -248,7 +250,7 @@ async def _demand(
 ) -> tuple[int | None, str]:
     try:
         endpoint = await asyncio.to_thread(endpoint_for, owner.namespace, region)
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - reported in the condition; the fleet holds
         secret = region.livekit.credentials_secret
         return None, f"cannot read Secret {secret} (keys api-key, api-secret): {error}"[:300]
     interval = spec.scaling.poll_interval_seconds

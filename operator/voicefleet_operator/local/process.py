@@ -91,7 +91,7 @@ class Process:
             try:
                 if ready():
                     return
-            except Exception:
+            except Exception:  # noqa: BLE001 - a failing probe means not ready yet
                 pass
             time.sleep(0.1)
         raise ComponentError(
