@@ -25,11 +25,12 @@ from voicefleet_operator import conditions as cond
 from voicefleet_operator.handlers import RESOURCE, current_replicas, kube
 from voicefleet_operator.livekit_load import Collectors, Endpoint
 from voicefleet_operator.policy import Decision, Stabilizer
-from voicefleet_operator.render import Owner, fleet_name, region_objects
+from voicefleet_operator.render import Owner, region_objects
 from voicefleet_operator.spec import RegionSpec, VoiceAgentSpec
 from voicefleet_operator.worker_load import DELETION_COST, WorkerPod, read_sessions
 
 TICK_SECONDS = 1.0
+TICK_CONCURRENCY = 8
 log = logging.getLogger("voicefleet.autoscaler")
 collectors = Collectors()
 stabilizers: dict[tuple[str, str, str], Stabilizer] = {}
@@ -55,9 +56,15 @@ DECISIONS = Counter(
 
 @kopf.index("apps", "v1", "deployments", labels={"app.kubernetes.io/managed-by": "voicefleet"})
 def fleet_deployments(
-    *, namespace: str | None, name: str, status: kopf.Status, **_: Any
-) -> dict[tuple[str, str], dict[str, Any]]:
-    return {(namespace or "", name): dict(status)}
+    *, namespace: str | None, labels: kopf.Labels, status: kopf.Status, **_: Any
+) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """Worker Deployments' status by (namespace, VoiceAgent, region)."""
+    return {_fleet_key(namespace, labels): dict(status)}
+
+
+def _fleet_key(namespace: str | None, labels: kopf.Labels) -> tuple[str, str, str]:
+    agent, region = labels.get("voicefleet.io/agent", ""), labels.get("voicefleet.io/region", "")
+    return namespace or "", agent, region
 
 
 @kopf.index("", "v1", "pods", labels={"app.kubernetes.io/managed-by": "voicefleet"})
@@ -67,11 +74,7 @@ def fleet_pods(
     """Live worker pods by (namespace, VoiceAgent, region)."""
     if meta.get("deletionTimestamp") or status.get("phase") != "Running":
         return None
-    key = (
-        namespace or "",
-        labels.get("voicefleet.io/agent", ""),
-        labels.get("voicefleet.io/region", ""),
-    )
+    key = _fleet_key(namespace, labels)
     cost = meta.get("annotations", {}).get(DELETION_COST)
     pod = WorkerPod(namespace or "", meta.get("name", ""), status.get("podIP", ""), cost)
     return {key: pod}
@@ -130,15 +133,21 @@ class Autoscaler:
     async def tick_all(self) -> None:
         if self.indexes is None:
             return  # no watch event yet
-        for key, body in list(self.agents.items()):
-            try:
-                await self.tick(body, self.indexes)
-                self._failures.pop(key, None)
-            except Exception as error:  # noqa: BLE001 - one agent must not stop the others
-                message = f"autoscaling {key[0]}/{key[1]} failed: {error}"
-                if self._failures.get(key) != message:
-                    log.warning(message)
-                self._failures[key] = message
+        indexes, lanes = self.indexes, asyncio.Semaphore(TICK_CONCURRENCY)
+
+        async def tick_one(key: tuple[str, str], body: dict[str, Any]) -> None:
+            async with lanes:
+                try:
+                    await self.tick(body, indexes)
+                    self._failures.pop(key, None)
+                except Exception as error:  # noqa: BLE001 - one agent must not stop others
+                    message = f"autoscaling {key[0]}/{key[1]} failed: {error}"
+                    if self._failures.get(key) != message:
+                        log.warning(message)
+                    self._failures[key] = message
+
+        # Side by side: a pass is bound by API round trips, not by the policy's arithmetic.
+        await asyncio.gather(*(tick_one(k, b) for k, b in list(self.agents.items())))
 
     def forget(self, key: tuple[str, str]) -> None:
         self.agents.pop(key, None)
@@ -262,7 +271,7 @@ async def _demand(
 
 @dataclass(frozen=True)
 class Indexes:
-    deployments: kopf.Index[tuple[str, str], dict[str, Any]]
+    deployments: kopf.Index[tuple[str, str, str], dict[str, Any]]
     pods: kopf.Index[tuple[str, str, str], WorkerPod]
 
 
@@ -291,9 +300,11 @@ async def idle_first(
 
 
 def _observed(
-    deployments: kopf.Index[tuple[str, str], dict[str, Any]], owner: Owner, region: RegionSpec
+    deployments: kopf.Index[tuple[str, str, str], dict[str, Any]],
+    owner: Owner,
+    region: RegionSpec,
 ) -> dict[str, Any]:
-    for observed in deployments.get((owner.namespace, fleet_name(owner, region.name)), []):
+    for observed in deployments.get((owner.namespace, owner.name, region.name), []):
         return observed
     return {}
 

@@ -63,7 +63,7 @@ RECONCILE_SECONDS = Histogram(
 @kopf.on.update(*RESOURCE, field="spec")
 @RECONCILE_SECONDS.time()
 def reconcile(
-    body: kopf.Body, status: kopf.Status, patch: kopf.Patch, logger: kopf.Logger, **_: Any
+    body: kopf.Body, status: kopf.Status, patch: kopf.Patch, logger: kopf.Logger, **kwargs: Any
 ) -> None:
     """Bring every region's objects in line with the spec; remove those of dropped regions."""
     spec = parse_spec(body["spec"])
@@ -78,7 +78,9 @@ def reconcile(
         list(pool.map(kube.apply, manifests))
     if kube.serves("PrometheusRule"):
         kube.apply(slo_rule(owner, spec))
-    removed = prune_regions(owner, {r.name for r in spec.regions})
+    removed: set[str] = set()
+    if _may_have_stale_regions(owner, spec, kwargs.get("fleet_deployments")):
+        removed = prune_regions(owner, {r.name for r in spec.regions})
     if removed:
         logger.info(f"removed regions no longer in the spec: {', '.join(sorted(removed))}")
     # Conditions and per-region status belong to the autoscaler's timer alone: one writer
@@ -105,6 +107,17 @@ def slo_rule(owner: Owner, spec: VoiceAgentSpec) -> dict[str, Any]:
 def _replicas(status: Any, region: RegionSpec) -> int:
     replicas = current_replicas(status, region.name, region.min_replicas)
     return max(region.min_replicas, min(region.max_replicas, replicas))
+
+
+def _may_have_stale_regions(owner: Owner, spec: VoiceAgentSpec, deployments: Any) -> bool:
+    """Whether a Deployment exists for a region the spec no longer has (from the index kopf
+    keeps by (namespace, VoiceAgent, region); without it, assume so and list)."""
+    if deployments is None:
+        return True
+    wanted = {r.name for r in spec.regions}
+    return any(
+        key[:2] == (owner.namespace, owner.name) and key[2] not in wanted for key in deployments
+    )
 
 
 def prune_regions(owner: Owner, keep: set[str]) -> set[str]:

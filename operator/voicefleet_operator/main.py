@@ -9,6 +9,7 @@ import os
 
 import kopf
 from aiohttp import web
+from kubernetes import client
 from kubernetes import config as kube_config
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -16,6 +17,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from voicefleet_operator import handlers  # noqa: F401
 from voicefleet_operator.autoscaler import collectors
 from voicefleet_operator.livekit_load import receive_webhook
+
+CONNECTIONS = 64
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -75,6 +78,11 @@ def load_kubernetes_config() -> None:
         kube_config.load_incluster_config()
     except kube_config.ConfigException:
         kube_config.load_kube_config()
+    # Handlers apply objects from many threads: keep a connection for each instead of a new
+    # TLS handshake per request.
+    configuration = client.Configuration.get_default_copy()
+    configuration.connection_pool_maxsize = CONNECTIONS
+    client.Configuration.set_default(configuration)
 
 
 def main(argv: list[str] | None = None) -> None:
