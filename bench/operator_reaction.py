@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import random
 import statistics
 import tempfile
 import time
@@ -37,8 +38,8 @@ def agent(name: str, server: LiveKitServer, secret: str, poll: int) -> dict[str,
             "regions": [{"name": "local", "minReplicas": 1, "maxReplicas": 50,
                          "livekit": {"url": server.url, "credentialsSecret": secret}}],
             "scaling": {"sessionsPerWorker": 1, "warmWorkers": 1, "headroomPercent": 0,
-                        "scaleDownStabilizationSeconds": 0, "pollIntervalSeconds": poll,
-                        "maxScaleDownStep": 50},
+                        "scaleDownStabilizationSeconds": 300, "pollIntervalSeconds": poll,
+                        "maxScaleUpStep": 50},
         },
     }  # fmt: skip
 
@@ -76,20 +77,25 @@ async def wait_replicas(apps: client.AppsV1Api, name: str, expected: int, limit:
 async def trials(
     stack: Stack, server: LiveKitServer, name: str, count: int, poll: int
 ) -> list[float]:
-    """Join a caller, time until the fleet grows to 2, hang up, wait for it to shrink back."""
+    """Callers join one by one; time from each join until the fleet has grown by one worker.
+    Callers stay connected, so no trial waits for a scale-down."""
     apps = client.AppsV1Api()
     deployment = f"{name}-local"
     await wait_replicas(apps, deployment, 1, 60)
     await asyncio.sleep(poll + 1)  # let the collector reach the endpoint once
-    reactions = []
-    for trial in range(count):
-        caller = await join(server, f"{name}-{trial}", f"{AGENT}-{name}")
-        started = time.monotonic()  # the caller is in the room: LiveKit's demand changed
-        await wait_replicas(apps, deployment, 2, poll * 3 + 30)
-        reactions.append(time.monotonic() - started)
-        await caller.disconnect()
-        await wait_replicas(apps, deployment, 1, poll * 3 + 60)
-        print(f"  {name} trial {trial + 1}/{count}: {reactions[-1]:.3f}s", flush=True)
+    reactions, callers = [], []
+    try:
+        for trial in range(count):
+            # A random phase against the poll cycle, as real callers arrive.
+            await asyncio.sleep(random.uniform(0, poll))
+            callers.append(await join(server, f"{name}-{trial}", f"{AGENT}-{name}"))
+            started = time.monotonic()  # the caller is in the room: LiveKit's demand changed
+            await wait_replicas(apps, deployment, trial + 2, poll * 3 + 30)
+            reactions.append(time.monotonic() - started)
+            print(f"  {name} trial {trial + 1}/{count}: {reactions[-1]:.3f}s", flush=True)
+    finally:
+        for caller in callers:
+            await caller.disconnect()
     return reactions
 
 
