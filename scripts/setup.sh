@@ -54,6 +54,12 @@ build_etcd() {
   (cd "$ROOT/tools/etcd" && go build -trimpath -ldflags "-s -w" -o "$BIN/etcd" go.etcd.io/etcd/server/v3)
 }
 
+# Jaeger's pin lives in tools/jaeger/go.mod, like the Kubernetes and etcd pins.
+build_jaeger() {
+  (cd "$ROOT/tools/jaeger" && go build -trimpath -ldflags "-s -w" -o "$BIN/jaeger" \
+    github.com/jaegertracing/jaeger/cmd/jaeger)
+}
+
 go_install() { # module/cmd@version binary-name
   local gobin=$CACHE/gobin
   GOBIN=$gobin go install -trimpath -ldflags "-s -w" "$1"
@@ -64,6 +70,9 @@ install_go_tools() {
   step "kube-apiserver, kube-controller-manager, kube-scheduler, kubectl $KUBERNETES_VERSION" \
     stamped kubernetes "$KUBERNETES_VERSION-$(sha256sum "$ROOT/tools/k8s/go.sum" | cut -c1-12)" build_kubernetes
   step "etcd $ETCD_VERSION" stamped etcd "$ETCD_VERSION" build_etcd
+  local jaeger
+  jaeger=$(cd "$ROOT/tools/jaeger" && go list -m -f '{{.Version}}' github.com/jaegertracing/jaeger)
+  step "jaeger $jaeger" stamped jaeger "$jaeger" build_jaeger
   step "kwok $KWOK_VERSION" stamped kwok "$KWOK_VERSION" go_install "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" kwok
   step "helm $HELM_VERSION" stamped helm "$HELM_VERSION" go_install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" helm
   step "livekit-server $LIVEKIT_VERSION" stamped livekit-server "$LIVEKIT_VERSION" \
@@ -108,7 +117,9 @@ install_python() {
   # Environments of other dependency sets unused for a day only take disk space.
   find "$CACHE" -maxdepth 2 -path "$CACHE/venv-*/.complete" -mmin +1440 -printf '%h\n' |
     xargs -r rm -rf
-  "$venv/bin/pip" install -q --no-deps --no-build-isolation -e "$ROOT" 2>&1 | grep -v "^$" || true
+  # This clone's entry points; the build backend's chatter goes to a log, shown on failure.
+  "$venv/bin/pip" install -q --no-deps --no-build-isolation -e "$ROOT" >"$CACHE/editable.log" 2>&1 ||
+    { cat "$CACHE/editable.log"; return 1; }
   ln -sfn "$venv" "$ROOT/.venv"
 }
 
