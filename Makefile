@@ -34,8 +34,8 @@ setup:
 # Committed artifacts generated from one source: the CRD and configuration reference from the
 # spec models; dashboards, recording rules and alerts from dashboards/voicefleet_dashboards.
 generate:
-	$(PY) -m voicefleet_operator.generate
 	$(PY) -m voicefleet_dashboards
+	$(PY) -m voicefleet_operator.generate
 
 check-generated:
 	$(PY) -m voicefleet_operator.generate --check

@@ -36,9 +36,7 @@ def operator_stack(workdir: Path, stack: ExitStack) -> Iterator[Stack]:
     stack.callback(cluster.stop)
     cluster.start()
     cluster.kubectl("apply", "-f", str(ROOT / "manifests" / "base" / "crd.yaml"))
-    cluster.kubectl(
-        "wait", "--for=condition=Established", "crd/voiceagents.voicefleet.io", "--timeout=30s"
-    )
+    cluster.wait_established("voiceagents.voicefleet.io")
     port = free_port()
     operator = start_operator(workdir, cluster, port)
     stack.callback(operator.stop)

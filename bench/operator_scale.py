@@ -89,8 +89,7 @@ def main() -> None:
         stack.callback(cluster.stop)
         cluster.start()
         cluster.kubectl("apply", "-f", str(ROOT / "manifests" / "base" / "crd.yaml"))
-        cluster.kubectl("wait", "--for=condition=Established",
-                        "crd/voiceagents.voicefleet.io", "--timeout=30s")  # fmt: skip
+        cluster.wait_established("voiceagents.voicefleet.io")
         cluster.kubectl("create", "namespace", NS)
         servers = {r: LiveKitServer(work / f"livekit-{r}").start() for r in REGIONS}
         for region, server in servers.items():

@@ -67,9 +67,7 @@ class Tools:
 def crd(cluster: LocalCluster) -> None:
     """The VoiceAgent CRD, applied from the committed manifest and established."""
     cluster.kubectl("apply", "-f", str(ROOT / "manifests" / "base" / "crd.yaml"))
-    cluster.kubectl(
-        "wait", "--for=condition=Established", "crd/voiceagents.voicefleet.io", "--timeout=30s"
-    )
+    cluster.wait_established("voiceagents.voicefleet.io")
 
 
 @dataclass

@@ -27,9 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_custom_resource_is_served(cluster: LocalCluster) -> None:
     cluster.kubectl("apply", "-f", "-", input=json.dumps(custom_resource_definition()))
-    cluster.kubectl(
-        "wait", "--for=condition=Established", "crd/voiceagents.voicefleet.io", "--timeout=30s"
-    )
+    cluster.wait_established("voiceagents.voicefleet.io")
     cluster.kubectl("create", "namespace", "smoke-crd")
     agent = {
         "apiVersion": "voicefleet.io/v1alpha1",

@@ -128,8 +128,7 @@ class Demo:
             cluster.start()
         with step("VoiceAgent CRD and the operator"):
             cluster.kubectl("apply", "-f", "-", input=json.dumps(custom_resource_definition()))
-            cluster.kubectl("wait", "--for=condition=Established",
-                            "crd/voiceagents.voicefleet.io", "--timeout=30s")  # fmt: skip
+            cluster.wait_established("voiceagents.voicefleet.io")
             operator = self._operator(cluster)
         with step(
             f"sample VoiceAgent {AGENT} ({'Deepgram + Gemini' if self.cloud else 'offline'})"

@@ -102,7 +102,18 @@ def artifacts() -> dict[Path, str]:
         ROOT / "manifests/base/crd.yaml": crd,
         ROOT / "charts/voicefleet/crds/voiceagents.voicefleet.io.yaml": crd,
         ROOT / "docs/reference/configuration.md": reference_markdown(),
+        **chart_copies(),
     }
+
+
+def chart_copies() -> dict[Path, str]:
+    """The chart ships the generated rules and dashboards: Helm reads only its own folder."""
+    generated = ROOT / "dashboards/generated"
+    files = ROOT / "charts/voicefleet/files"
+    copies = {files / "rules.yaml": (generated / "rules.yaml").read_text()}
+    for board in sorted(generated.glob("*.json")):
+        copies[files / "dashboards" / board.name] = board.read_text()
+    return copies
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -39,8 +39,7 @@ PROMETHEUS_RULE_CRD: dict[str, Any] = {
 @pytest.fixture(scope="module")
 def namespace(cluster: LocalCluster, operator: RunningOperator) -> str:
     cluster.kubectl("apply", "-f", "-", input=json.dumps(PROMETHEUS_RULE_CRD))
-    cluster.kubectl("wait", "--for=condition=Established",
-                    "crd/prometheusrules.monitoring.coreos.com", "--timeout=30s")  # fmt: skip
+    cluster.wait_established("prometheusrules.monitoring.coreos.com")
     cluster.kubectl("create", "namespace", NS)
     return NS
 

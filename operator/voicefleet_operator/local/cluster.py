@@ -7,6 +7,7 @@ import json
 import secrets
 import ssl
 import subprocess
+import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +60,16 @@ class LocalCluster:
         for process in reversed(self.processes):
             process.stop()
         self.processes.clear()
+
+    def wait_established(self, crd: str, timeout: float = 30) -> None:
+        """Wait until a CRD is served (`kubectl wait` errors while its status is still empty)."""
+        path = '{.status.conditions[?(@.type=="Established")].status}'
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.kubectl("get", "crd", crd, "-o", f"jsonpath={path}", check=False) == "True":
+                return
+            time.sleep(0.2)
+        raise ComponentError(f"CRD {crd} was not established within {timeout:.0f}s")
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> str:
         """Run kubectl against this cluster; raise with its stderr on failure."""

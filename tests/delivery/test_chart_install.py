@@ -1,0 +1,85 @@
+"""helm install, upgrade and uninstall against the local control plane; KWOK runs the pod."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from voicefleet_operator.local.cluster import LocalCluster
+
+from ..helpers import eventually
+from .chart import CHART, HelmError, helm
+
+RELEASE = "vf-helm"
+NS = "vf-helm"
+SELECTOR = f"app.kubernetes.io/instance={RELEASE}"
+
+
+def operator_pods(cluster: LocalCluster) -> list[dict[str, Any]]:
+    out = cluster.kubectl("get", "pods", "-n", NS, "-l", SELECTOR, "-o", "json")
+    pods: list[dict[str, Any]] = json.loads(out)["items"]
+    return pods
+
+
+def running_pod(cluster: LocalCluster) -> dict[str, Any] | None:
+    """The one operator pod once it runs and is ready; None before (or while two exist)."""
+    pods = operator_pods(cluster)
+    if len(pods) != 1 or pods[0]["status"].get("phase") != "Running":
+        return None
+    conditions = {c["type"]: c["status"] for c in pods[0]["status"].get("conditions", [])}
+    return pods[0] if conditions.get("Ready") == "True" else None
+
+
+def exists(cluster: LocalCluster, *args: str) -> bool:
+    return bool(cluster.kubectl("get", *args, "--ignore-not-found", "-o", "name").strip())
+
+
+def test_install_upgrade_uninstall(cluster: LocalCluster, namespaces: Callable[..., None]) -> None:
+    namespaces(NS, "vf-helm-team")
+    # The restricted Pod Security Standard is enforced: a non-compliant pod would be refused.
+    cluster.kubectl("label", "namespace", NS, "pod-security.kubernetes.io/enforce=restricted")
+    kube = cluster.kubeconfig
+    common = [str(CHART), f"--namespace={NS}", "--wait", "--timeout=120s"]
+
+    notes = helm("install", RELEASE, *common, "--set=image.tag=test", kubeconfig=kube)
+    assert f"rollout status deployment/{RELEASE}-operator" in notes
+    pod = eventually(lambda: running_pod(cluster), timeout=60)
+    assert pod["spec"]["containers"][0]["image"] == "ghcr.io/voicefleet/voicefleet-operator:test"
+    assert exists(cluster, "clusterrole", f"{RELEASE}-operator")
+
+    # Changed values: namespaced RBAC for one team namespace, debug logs.
+    changed = ["--set=rbac.namespaced=true", "--set=watchNamespaces={vf-helm-team}"]
+    helm("upgrade", RELEASE, *common, *changed, "--set=logLevel=debug", kubeconfig=kube)
+    pod = eventually(
+        lambda: (p := running_pod(cluster)) and "--namespace=vf-helm-team" in str(p["spec"]) and p,
+        timeout=60,
+    )
+    container = pod["spec"]["containers"][0]
+    assert {"name": "VOICEFLEET_LOG_LEVEL", "value": "debug"} in container["env"]
+    assert container["image"] == "ghcr.io/voicefleet/voicefleet-operator:0.1.0"
+    assert exists(cluster, "role", f"{RELEASE}-operator", "-n", "vf-helm-team")
+    assert not exists(cluster, "clusterrole", f"{RELEASE}-operator")
+
+    helm("uninstall", RELEASE, f"--namespace={NS}", "--wait", "--timeout=60s", kubeconfig=kube)
+    for kind in ("deployment", "service", "serviceaccount"):
+        assert not exists(cluster, kind, f"{RELEASE}-operator", "-n", NS)
+    assert not exists(cluster, "role", f"{RELEASE}-operator", "-n", "vf-helm-team")
+    eventually(lambda: operator_pods(cluster) == [], timeout=60)
+    # Helm leaves CRDs in place, so VoiceAgents survive an uninstall.
+    assert exists(cluster, "crd", "voiceagents.voicefleet.io")
+
+
+def test_typo_in_values_fails_install(
+    cluster: LocalCluster, namespaces: Callable[..., None]
+) -> None:
+    namespaces("vf-typo")
+    args = ["install", "vf-typo", str(CHART), "--namespace=vf-typo"]
+    with pytest.raises(HelmError) as error:
+        helm(*args, "--set=monitoring.prometheusRule.enabeld=true", kubeconfig=cluster.kubeconfig)
+    assert "additional properties 'enabeld' not allowed" in str(error.value)
+    assert "/monitoring/prometheusRule" in str(error.value)
+    releases = helm("list", "--namespace=vf-typo", "--short", kubeconfig=cluster.kubeconfig)
+    assert releases.strip() == ""

@@ -1,0 +1,183 @@
+"""The chart renders what it promises: lint, schema, security context, monitoring objects, and
+the API server accepts every rendering (server-side dry run)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import yaml
+
+from voicefleet_operator.local.cluster import LocalCluster
+
+from .chart import CHART, MONITORING_APIS, HelmError, find, helm, objects, template
+from .conftest import FIXTURES
+
+ALL_OPTIONS = FIXTURES / "all-options.yaml"
+
+
+SCHEMA: dict[str, Any] = json.loads((CHART / "values.schema.json").read_text())
+
+
+def node(schema: dict[str, Any]) -> dict[str, Any]:
+    ref = schema.get("$ref", "")
+    return SCHEMA["definitions"][ref.rsplit("/", 1)[1]] if ref else schema
+
+
+def leaves(values: dict[str, Any], schema: dict[str, Any] = SCHEMA, prefix: str = "") -> set[str]:
+    """Dotted paths of the values down to the schema's leaves (free-form maps are leaves)."""
+    found: set[str] = set()
+    for key, value in values.items():
+        assert key in schema["properties"], f"{prefix}{key} is not in values.schema.json"
+        child = node(schema["properties"][key])
+        if "properties" in child and isinstance(value, dict):
+            found |= leaves(value, child, f"{prefix}{key}.")
+        else:
+            found.add(f"{prefix}{key}")
+    return found
+
+
+def test_lint_strict_with_defaults_and_every_option() -> None:
+    helm("lint", "--strict", str(CHART))
+    helm("lint", "--strict", str(CHART), "--values", str(ALL_OPTIONS))
+
+
+def test_every_value_is_exercised_and_documented() -> None:
+    defaults = leaves(yaml.safe_load((CHART / "values.yaml").read_text()))
+    unset = defaults - leaves(yaml.safe_load(ALL_OPTIONS.read_text()))
+    assert unset == set(), f"fixtures/all-options.yaml does not set {unset}"
+    readme = (CHART / "README.md").read_text()
+    undocumented = sorted(key for key in defaults if f"| `{key}` |" not in readme)
+    assert undocumented == [], f"charts/voicefleet/README.md has no row for {undocumented}"
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("imagee.tag=1", "at '': additional properties 'imagee' not allowed"),
+        ("rbac.namspaced=true", "at '/rbac': additional properties 'namspaced' not allowed"),
+        (
+            "monitoring.serviceMonitor.intervall=1m",
+            "at '/monitoring/serviceMonitor': additional properties 'intervall' not allowed",
+        ),
+        ("tolerations[0].efect=NoSchedule", "additional properties 'efect' not allowed"),
+        ("logLevel=verbose", "at '/logLevel'"),
+    ],
+)
+def test_schema_names_the_wrong_value(setting: str, message: str) -> None:
+    with pytest.raises(HelmError) as error:
+        template(setting)
+    assert message in str(error.value)
+
+
+def test_namespaced_rbac_needs_namespaces() -> None:
+    with pytest.raises(HelmError, match=r"rbac\.namespaced=true needs watchNamespaces"):
+        template("rbac.namespaced=true")
+
+
+def test_operator_pod_is_restricted_and_single() -> None:
+    deployment = find(objects(template()), "Deployment")
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 65532
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    container = pod["containers"][0]
+    assert container["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    assert container["image"] == "ghcr.io/voicefleet/voicefleet-operator:0.1.0"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["resources"]["limits"]["memory"]
+
+
+def test_options_reach_the_pod() -> None:
+    docs = objects(template(values_file=ALL_OPTIONS))
+    container = find(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == (
+        "registry.example.com/voicefleet-operator@sha256:" + "0123456789abcdef" * 4
+    )
+    assert container["args"] == [
+        "--metrics-port=9090",
+        "--namespace=vf-team-a",
+        "--namespace=vf-team-b",
+    ]
+    assert {"name": "VOICEFLEET_LOG_LEVEL", "value": "debug"} in container["env"]
+    # Namespaced RBAC: a Role in each watched namespace and nothing cluster-wide.
+    kinds = {(doc["kind"], doc["metadata"].get("namespace")) for doc in docs}
+    assert {("Role", "vf-team-a"), ("Role", "vf-team-b")} <= kinds
+    assert not {kind for kind, _ in kinds} & {"ClusterRole", "ClusterRoleBinding"}
+
+
+def kinds_of(rendered: str) -> list[str]:
+    return sorted(doc["kind"] for doc in objects(rendered))
+
+
+MONITORING_KINDS = {"ServiceMonitor", "PrometheusRule", "ConfigMap"}
+
+
+def test_monitoring_follows_the_api_unless_told() -> None:
+    monitoring = [kind for kind in kinds_of(template()) if kind in MONITORING_KINDS]
+    assert monitoring == []
+    with_api = kinds_of(template(api_versions=MONITORING_APIS))
+    assert with_api.count("ServiceMonitor") == 2
+    assert with_api.count("PrometheusRule") == 1
+    assert with_api.count("ConfigMap") == 4
+    off = ("serviceMonitor", "prometheusRule", "dashboards")
+    forced_off = template(
+        *(f"monitoring.{o}.enabled=false" for o in off), api_versions=MONITORING_APIS
+    )
+    assert MONITORING_KINDS.isdisjoint(kinds_of(forced_off))
+    forced_on = kinds_of(template(*(f"monitoring.{o}.enabled=true" for o in off)))
+    assert with_api == forced_on
+
+
+def test_prometheus_rule_and_dashboards_carry_the_generated_files() -> None:
+    docs = objects(template(api_versions=MONITORING_APIS, release="vf"))
+    rules = yaml.safe_load((CHART / "files" / "rules.yaml").read_text())
+    assert find(docs, "PrometheusRule")["spec"] == rules
+    for path in sorted((CHART / "files" / "dashboards").glob("*.json")):
+        config_map = find(docs, "ConfigMap", f"vf-dashboard-{path.stem}")
+        assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+        assert json.loads(config_map["data"][path.name]) == json.loads(path.read_text())
+    # The generated alerts select job="voicefleet-operator", whatever the release is called.
+    monitor = find(docs, "ServiceMonitor", "vf-operator")
+    assert monitor["spec"]["jobLabel"] == "app.kubernetes.io/name"
+    service = find(docs, "Service", "vf-operator")
+    assert service["metadata"]["labels"]["app.kubernetes.io/name"] == "voicefleet-operator"
+    assert 'job="voicefleet-operator"' in (CHART / "files" / "rules.yaml").read_text()
+
+
+def dry_run(cluster: LocalCluster, rendered: str) -> str:
+    return cluster.kubectl("apply", "--dry-run=server", "-f", "-", input=rendered)
+
+
+def test_server_accepts_the_default_rendering(
+    cluster: LocalCluster, namespaces: Callable[..., None]
+) -> None:
+    namespaces("vf-render-default")
+    out = dry_run(cluster, template(namespace="vf-render-default", release="vf-default"))
+    assert "deployment.apps/vf-default-operator created (server dry run)" in out
+    assert "clusterrole.rbac.authorization.k8s.io/vf-default-operator created" in out
+
+
+def test_server_accepts_every_option(
+    cluster: LocalCluster, monitoring_api: None, namespaces: Callable[..., None]
+) -> None:
+    namespaces("vf-render-all", "vf-team-a", "vf-team-b", "vf-grafana")
+    rendered = template(namespace="vf-render-all", release="vf-all", values_file=ALL_OPTIONS)
+    out = dry_run(cluster, rendered)
+    for created in (
+        "servicemonitor.monitoring.coreos.com/vf-all-workers",
+        "prometheusrule.monitoring.coreos.com/vf-all-rules",
+        "configmap/vf-all-dashboard-slo",
+        "role.rbac.authorization.k8s.io/vf-all-operator",
+        "deployment.apps/vf-all-operator",
+    ):
+        assert f"{created} created (server dry run)" in out

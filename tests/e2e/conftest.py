@@ -1,0 +1,174 @@
+"""End-to-end fixtures: a real agent worker, the token function on Deno, the built frontend.
+
+Each server starts once per session on free loopback ports (the token function per test, so a
+test can run without it); a part that does not start fails the tests that need it, by name.
+Screenshots and browser reports are kept under test-artifacts/e2e/ at the repository root.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import secrets
+import subprocess
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.agent.conftest import AgentWorker, pipeline_config
+from tests.e2e.browser import FRONTEND, ROOT, fresh_dir, speech_wav
+from voicefleet_operator.local.livekit import LiveKitServer
+from voicefleet_operator.local.process import ComponentError, Process, binary, free_port, port_open
+
+ARTIFACTS = ROOT / "test-artifacts" / "e2e"
+TOKEN_FUNCTION = ROOT / "supabase" / "functions" / "livekit-token"
+OFFLINE = [{"provider": "offline"}]
+BUILD_TIMEOUT = 240.0
+
+_kept: list[Path] = []
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _kept:
+        terminalreporter.write_sep("-", "e2e screenshots and browser reports")
+        for path in _kept:
+            terminalreporter.write_line(str(path))
+
+
+@pytest.fixture
+def artifacts(request: pytest.FixtureRequest) -> Path:
+    """An emptied test-artifacts/e2e/<test name>/ for this test's screenshots and report."""
+    path = fresh_dir(ARTIFACTS / request.node.name)
+    _kept.append(path)
+    print(f"e2e artifacts: {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def speech(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return speech_wav(tmp_path_factory.mktemp("speech") / "speech.wav")
+
+
+@pytest.fixture(scope="session")
+def agent_name() -> str:
+    return f"vf-e2e-{secrets.token_hex(3)}"
+
+
+@pytest.fixture(scope="session")
+def agent_worker(
+    livekit: LiveKitServer, agent_name: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[AgentWorker]:
+    """A real worker with the keyless offline pipeline: PocketSphinx, labelled LLM, espeak-ng."""
+    config = pipeline_config(agent_name, OFFLINE, OFFLINE, OFFLINE, region="e2e")
+    worker = AgentWorker(config, livekit, tmp_path_factory.mktemp("e2e-worker"))
+    try:
+        yield worker.start()
+    finally:
+        worker.stop()
+
+
+@dataclass
+class TokenService:
+    """supabase/functions/livekit-token served by `deno run`, as in local development."""
+
+    livekit: LiveKitServer
+    port: int
+    agent_name: str
+    log: Path
+    process: Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/functions/v1/livekit-token"
+
+    def start(self) -> TokenService:
+        assert not port_open(self.port), f"token port {self.port} is taken"
+        env = {
+            "PORT": str(self.port),
+            "LIVEKIT_URL": self.livekit.url,
+            "LIVEKIT_API_KEY": self.livekit.api_key,
+            "LIVEKIT_API_SECRET": self.livekit.api_secret,
+            "LIVEKIT_AGENT_NAME": self.agent_name,
+            "ALLOW_GUESTS": "true",
+        }
+        command = [binary("deno"), "run", "--allow-net", "--allow-env", "index.ts"]
+        self.process = Process("livekit-token (Deno)", command, self.log, env, TOKEN_FUNCTION)
+        self.process.start().wait_until(lambda: port_open(self.port), 60, f"serving {self.url}")
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
+
+@pytest.fixture(scope="session")
+def token_port() -> int:
+    """Fixed for the session: the frontend is built with the token URL in it."""
+    return free_port()
+
+
+@pytest.fixture
+def token_service(
+    livekit: LiveKitServer, token_port: int, agent_name: str, servers_dir: Path
+) -> Iterator[TokenService]:
+    """Not started: a test starts it when it wants it up."""
+    service = TokenService(livekit, token_port, agent_name, servers_dir / "token-function.log")
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+class StaticSite:
+    """Serves a built frontend over HTTP on a free loopback port."""
+
+    def __init__(self, root: Path) -> None:
+        handler = functools.partial(_QuietHandler, directory=str(root))
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def build_frontend(out: Path, log: Path, **variables: str) -> Path:
+    """`npm run build` with Vite variables, as a deployment builds it; fails with the log."""
+    env = {**os.environ, "VITE_ROOM_NAME": "", **variables}
+    command = ["npm", "run", "--silent", "build", "--", "--outDir", str(out), "--emptyOutDir"]
+    with log.open("w") as output:
+        result = subprocess.run(
+            command, cwd=FRONTEND, env=env, stdout=output, stderr=subprocess.STDOUT,
+            timeout=BUILD_TIMEOUT, check=False,
+        )  # fmt: skip
+    if result.returncode != 0 or not (out / "index.html").exists():
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
+        raise ComponentError(f"frontend build failed ({result.returncode}); log: {log}\n{tail}")
+    return out
+
+
+@pytest.fixture(scope="session")
+def frontend(
+    tmp_path_factory: pytest.TempPathFactory, token_port: int, agent_name: str
+) -> Iterator[str]:
+    """URL of the frontend built against this session's token function and agent."""
+    work = tmp_path_factory.mktemp("frontend")
+    token_url = f"http://127.0.0.1:{token_port}/functions/v1/livekit-token"
+    dist = build_frontend(work / "dist", work / "build.log",
+                          VITE_TOKEN_ENDPOINT=token_url, VITE_AGENT_NAME=agent_name)  # fmt: skip
+    site = StaticSite(dist)
+    try:
+        yield site.url
+    finally:
+        site.close()
