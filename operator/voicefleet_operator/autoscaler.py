@@ -1,4 +1,4 @@
-"""The autoscaling loop: one task that sizes every VoiceAgent region's fleet each second.
+"""The autoscaling loop: one task that sizes VoiceAgent regions' fleets as their inputs change.
 
 VoiceAgents, Deployments and worker pods come from kopf's watches (an event handler and two
 indexes), demand from the shared LiveKit collectors, so a tick makes no API call unless
@@ -11,25 +11,35 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import logging
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import kopf
 import pydantic
 from prometheus_client import Counter, Gauge
 
 from voicefleet_operator import conditions as cond
-from voicefleet_operator.handlers import RESOURCE, current_replicas, kube
-from voicefleet_operator.livekit_load import Collectors, Endpoint
+from voicefleet_operator.handlers import (
+    AUTOSCALER_LANES,
+    RESOURCE,
+    applied_generations,
+    current_replicas,
+    kube,
+)
+from voicefleet_operator.handlers import blocking as blocking_call
+from voicefleet_operator.livekit_load import Collectors, DemandChanged, Endpoint
 from voicefleet_operator.policy import Decision, Stabilizer
 from voicefleet_operator.render import Owner, region_objects
 from voicefleet_operator.spec import RegionSpec, VoiceAgentSpec
 from voicefleet_operator.worker_load import DELETION_COST, WorkerPod, read_sessions
 
-TICK_SECONDS = 1.0
+T = TypeVar("T")
+# Inputs wake the loop for the VoiceAgents they concern; a pass over all of them this often
+# catches what time alone changes: stabilization windows ending, demand data going stale.
+FULL_PASS_SECONDS = 5.0
 TICK_CONCURRENCY = 8
 log = logging.getLogger("voicefleet.autoscaler")
 collectors = Collectors()
@@ -59,7 +69,9 @@ def fleet_deployments(
     *, namespace: str | None, labels: kopf.Labels, status: kopf.Status, **_: Any
 ) -> dict[tuple[str, str, str], dict[str, Any]]:
     """Worker Deployments' status by (namespace, VoiceAgent, region)."""
-    return {_fleet_key(namespace, labels): dict(status)}
+    key = _fleet_key(namespace, labels)
+    autoscaler.changed(key[:2])  # e.g. a worker became ready: report it now
+    return {key: dict(status)}
 
 
 def _fleet_key(namespace: str | None, labels: kopf.Labels) -> tuple[str, str, str]:
@@ -95,11 +107,20 @@ _credentials: dict[tuple[str, str], tuple[float, dict[str, str]]] = {}
 
 def endpoint_for(namespace: str, region: RegionSpec) -> Endpoint:
     """The region's LiveKit endpoint; its Secret is read at most every 30 s, not every tick."""
+    endpoint = cached_endpoint(namespace, region)
+    if endpoint is not None:
+        return endpoint
     key = (namespace, region.livekit.credentials_secret)
-    fetched, secret = _credentials.get(key, (0.0, {}))
+    secret = kube.secret(*key)
+    _credentials[key] = (time.monotonic(), secret)
+    return Endpoint(region.livekit.url, secret["api-key"], secret["api-secret"])
+
+
+def cached_endpoint(namespace: str, region: RegionSpec) -> Endpoint | None:
+    """The endpoint from a Secret read in the last 30 s, without blocking the loop."""
+    fetched, secret = _credentials.get((namespace, region.livekit.credentials_secret), (0.0, {}))
     if time.monotonic() - fetched > CREDENTIALS_TTL_SECONDS:
-        secret = kube.secret(*key)
-        _credentials[key] = (time.monotonic(), secret)
+        return None
     return Endpoint(region.livekit.url, secret["api-key"], secret["api-secret"])
 
 
@@ -117,28 +138,54 @@ class Autoscaler:
     """The VoiceAgents kopf has seen, and the loop that sizes their fleets."""
 
     def __init__(self) -> None:
-        self.agents: dict[tuple[str, str], dict[str, Any]] = {}
+        self.agents: dict[tuple[str, str], Tracked] = {}
         self.indexes: Indexes | None = None
         self.applied: dict[tuple[str, str, str], int] = {}
         self.wake = asyncio.Event()
+        # VoiceAgents changed since the last pass; all of them when demand changed.
+        self.dirty: set[tuple[str, str]] = set()
+        self.everything_dirty = False
         self._failures: dict[tuple[str, str], str] = {}
 
-    async def run(self) -> None:
-        while True:
-            await self.tick_all()
-            self.wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), timeout=TICK_SECONDS)
+    def changed(self, key: tuple[str, str]) -> None:
+        self.dirty.add(key)
+        self.wake.set()
 
-    async def tick_all(self) -> None:
+    def demand_changed(self, agent_names: set[str] | None) -> None:
+        """LiveKit's demand moved for these agent names (None: for every agent)."""
+        if agent_names is None:
+            self.everything_dirty = True
+        else:
+            self.dirty.update(k for k, a in self.agents.items() if a.agent_name in agent_names)
+        self.wake.set()
+
+    async def run(self) -> None:
+        """A pass over the VoiceAgents whose inputs changed as soon as they do, and over all
+        of them every few seconds: a large fleet costs CPU by its changes, not by its size."""
+        next_full = 0.0
+        while True:
+            self.wake.clear()
+            if self.everything_dirty or time.monotonic() >= next_full:
+                self.everything_dirty, self.dirty = False, set()
+                next_full = time.monotonic() + FULL_PASS_SECONDS
+                await self.tick_all(list(self.agents))
+            elif self.dirty:
+                keys, self.dirty = self.dirty, set()
+                await self.tick_all(keys)
+            with contextlib.suppress(TimeoutError):
+                timeout = max(0.0, next_full - time.monotonic())
+                await asyncio.wait_for(self.wake.wait(), timeout=timeout)
+
+    async def tick_all(self, keys: Iterable[tuple[str, str]]) -> None:
         if self.indexes is None:
             return  # no watch event yet
-        indexes, lanes = self.indexes, asyncio.Semaphore(TICK_CONCURRENCY)
+        indexes = self.indexes
+        pending = iter([(key, self.agents[key]) for key in keys if key in self.agents])
 
-        async def tick_one(key: tuple[str, str], body: dict[str, Any]) -> None:
-            async with lanes:
+        async def lane() -> None:
+            for key, agent in pending:
                 try:
-                    await self.tick(body, indexes)
+                    await self.tick(agent, indexes)
                     self._failures.pop(key, None)
                 except Exception as error:  # noqa: BLE001 - one agent must not stop others
                     message = f"autoscaling {key[0]}/{key[1]} failed: {error}"
@@ -146,21 +193,26 @@ class Autoscaler:
                         log.warning(message)
                     self._failures[key] = message
 
-        # Side by side: a pass is bound by API round trips, not by the policy's arithmetic.
-        await asyncio.gather(*(tick_one(k, b) for k, b in list(self.agents.items())))
+        # A few lanes side by side: a pass is bound by API round trips, not by the policy's
+        # arithmetic; lanes, not a task per VoiceAgent, as most ticks make no call at all.
+        await asyncio.gather(*(lane() for _ in range(TICK_CONCURRENCY)))
 
     def forget(self, key: tuple[str, str]) -> None:
         self.agents.pop(key, None)
+        applied_generations.pop(key, None)
         for region_key in [k for k in self.applied if k[:2] == key]:
             self.applied.pop(region_key)
             stabilizers.pop(region_key, None)
 
-    async def tick(self, body: dict[str, Any], indexes: Indexes) -> None:
-        meta, status = body["metadata"], body.get("status", {})
-        try:
-            spec = VoiceAgentSpec.model_validate(body["spec"])
-        except pydantic.ValidationError:
+    async def tick(self, agent: Tracked, indexes: Indexes) -> None:
+        body, spec = agent.body, agent.spec
+        if spec is None:
             return  # the reconcile handler reports an invalid spec
+        meta, status = body["metadata"], body.get("status", {})
+        applied = applied_generations.get((meta["namespace"], meta["name"]))
+        applied = applied or status.get("observedGeneration")
+        if applied is None:
+            return  # nothing applied yet: no fleet to size, no status to report
         owner = Owner(meta["name"], meta["namespace"], meta["uid"])
         agent_name = spec.agent_name or owner.name
         outcomes = [
@@ -169,11 +221,17 @@ class Autoscaler:
         ]
         unreachable = [o.unreachable for o in outcomes if o.unreachable]
         if unreachable and _was_reachable(status):
-            await asyncio.to_thread(kube.post_event, body, "Warning", "LiveKitUnreachable",
+            await blocking(kube.post_event, body, "Warning", "LiveKitUnreachable",
                                     f"holding replicas: {'; '.join(unreachable)}")  # fmt: skip
-        changes = _status_changes(status, outcomes, int(meta.get("generation", 0)))
+        report = StatusReport(
+            generation=int(meta.get("generation", 0)),
+            applied=int(applied),
+            agent_name=agent_name,
+            region_count=len(spec.regions),
+        )
+        changes = _status_changes(status, outcomes, report)
         if changes:
-            await asyncio.to_thread(kube.patch_status, owner.namespace, owner.name, changes)
+            await blocking(kube.patch_status, owner.namespace, owner.name, changes)
             body["status"] = {**status, **changes}  # until the watch delivers it
 
     async def _scale_region(
@@ -191,7 +249,7 @@ class Autoscaler:
         current = self.applied.get(key) or current_replicas(
             body.get("status"), region.name, region.min_replicas
         )
-        demand, why = await _demand(owner, spec, region, agent_name, self.wake)
+        demand, why = await _demand(owner, spec, region, agent_name, self.demand_changed)
         stabilizer = stabilizers.setdefault(key, Stabilizer())
         decision = stabilizer.decide(time.time(), current, demand, spec.scaling, region)
         if decision.replicas < current:
@@ -212,10 +270,10 @@ class Autoscaler:
             holding=decision.reason if decision.holding else None,
         )
         if decision.changed_from(current):
-            await asyncio.to_thread(_apply, owner, spec, region, decision)
+            await blocking(_apply, owner, spec, region, decision)
             direction = "up" if decision.replicas > current else "down"
             DECISIONS.labels(*labels, direction).inc()
-            await asyncio.to_thread(kube.post_event, body, "Normal", f"Scaled{direction.title()}",
+            await blocking(kube.post_event, body, "Normal", f"Scaled{direction.title()}",
                                     f"region {region.name}: {decision.reason}")  # fmt: skip
             outcome.entry.update(lastScaleTime=cond.now_rfc3339(), lastScaleReason=decision.reason)
             outcome.scaled = True
@@ -223,6 +281,32 @@ class Autoscaler:
         _export(labels, outcome.entry, demand, region)
         REACHABLE.labels(*labels, region.livekit.url).set(demand is not None)
         return outcome
+
+
+@dataclass
+class Tracked:
+    """A VoiceAgent as last seen by the watch, its spec parsed once per change, not per tick."""
+
+    body: dict[str, Any]
+    spec: VoiceAgentSpec | None  # None when the spec is invalid
+
+    @property
+    def agent_name(self) -> str:
+        """The LiveKit dispatch name demand is counted by."""
+        name = self.spec.agent_name if self.spec else None
+        return name or str(self.body["metadata"]["name"])
+
+    @classmethod
+    def of(cls, body: kopf.Body) -> Tracked:
+        # Shallow: nothing below the top level is changed here, and each watch event brings
+        # new objects. managedFields is large and never read.
+        snapshot = dict(body)
+        snapshot["metadata"] = {k: v for k, v in body["metadata"].items() if k != "managedFields"}
+        try:
+            spec: VoiceAgentSpec | None = VoiceAgentSpec.model_validate(snapshot["spec"])
+        except pydantic.ValidationError:
+            spec = None
+        return cls(snapshot, spec)
 
 
 autoscaler = Autoscaler()
@@ -236,15 +320,18 @@ def track(*, event: kopf.RawEvent, body: kopf.Body, **kwargs: Any) -> None:
     if event["type"] == "DELETED":
         autoscaler.forget(key)
     else:
-        snapshot = copy.deepcopy(dict(body))
-        snapshot["metadata"].pop("managedFields", None)  # large, and never read here
-        autoscaler.agents[key] = snapshot
-        autoscaler.wake.set()
+        autoscaler.agents[key] = Tracked.of(body)
+        autoscaler.changed(key)
 
 
 @kopf.on.startup()
 async def start_autoscaler(memo: kopf.Memo, **_: Any) -> None:
     memo["autoscaler"] = asyncio.create_task(autoscaler.run(), name="voicefleet autoscaler")
+
+
+async def blocking(function: Callable[..., T], *args: Any) -> T:
+    """A blocking API call on the autoscaler's own threads."""
+    return await blocking_call(function, *args, lanes=AUTOSCALER_LANES)
 
 
 def _was_reachable(status: dict[str, Any]) -> bool:
@@ -255,15 +342,21 @@ def _was_reachable(status: dict[str, Any]) -> bool:
 
 
 async def _demand(
-    owner: Owner, spec: VoiceAgentSpec, region: RegionSpec, agent_name: str, wake: asyncio.Event
+    owner: Owner,
+    spec: VoiceAgentSpec,
+    region: RegionSpec,
+    agent_name: str,
+    changed: DemandChanged,
 ) -> tuple[int | None, str]:
     try:
-        endpoint = await asyncio.to_thread(endpoint_for, owner.namespace, region)
+        endpoint = cached_endpoint(owner.namespace, region)
+        if endpoint is None:
+            endpoint = await blocking(endpoint_for, owner.namespace, region)
     except Exception as error:  # noqa: BLE001 - reported in the condition; the fleet holds
         secret = region.livekit.credentials_secret
         return None, f"cannot read Secret {secret} (keys api-key, api-secret): {error}"[:300]
     interval = spec.scaling.poll_interval_seconds
-    collector = collectors.get(endpoint, interval, wake)
+    collector = collectors.get(endpoint, interval, changed)
     snapshot = collector.snapshot
     demand = snapshot.demand(agent_name, max_age=3 * interval + 5, now=time.time())
     return demand, snapshot.error or "LiveKit data is stale"
@@ -289,7 +382,7 @@ async def idle_first(
     changed = [p for p in pods if p.deletion_cost != str(loads[p.name])]
     await asyncio.gather(
         *(
-            asyncio.to_thread(
+            blocking(
                 kube.annotate, "Pod", pod.namespace, pod.name,
                 {DELETION_COST: str(loads[pod.name])},
             )
@@ -326,16 +419,26 @@ def _export(
         DEMAND.labels(*labels).set(demand)
 
 
+@dataclass(frozen=True)
+class StatusReport:
+    """What a VoiceAgent's status says beside its regions and conditions."""
+
+    generation: int  # metadata.generation, which conditions are about
+    applied: int  # the generation whose objects were applied: status.observedGeneration
+    agent_name: str
+    region_count: int
+
+
 def _readiness(
     conditions: list[dict[str, Any]],
-    status: dict[str, Any],
     regions: list[dict[str, Any]],
     unreachable: list[str],
-    generation: int,
+    report: StatusReport,
 ) -> list[dict[str, Any]]:
     """Ready: the current spec is applied and every region can take calls.
     Degraded: some region has fewer ready workers than wanted, or LiveKit is unreadable."""
-    applied = status.get("observedGeneration") == generation
+    generation = report.generation
+    applied = report.applied == generation
     short = [
         f"{r['name']}: {r['readyReplicas']}/{r['desiredReplicas']} workers ready"
         for r in regions
@@ -361,9 +464,10 @@ def _readiness(
 
 
 def _status_changes(
-    status: dict[str, Any], outcomes: list[RegionOutcome], generation: int
+    status: dict[str, Any], outcomes: list[RegionOutcome], report: StatusReport
 ) -> dict[str, Any]:
     """The status fields that differ from what is stored, so an idle fleet costs no writes."""
+    generation = report.generation
     previous = {r["name"]: r for r in status.get("regions", [])}
     merged = [{**previous.get(o.entry["name"], {}), **o.entry} for o in outcomes]
     unreachable = [o.unreachable for o in outcomes if o.unreachable]
@@ -376,7 +480,7 @@ def _status_changes(
         "; ".join(unreachable) or "LiveKit answers; demand is current",
         generation,
     )
-    conditions = _readiness(conditions, status, merged, unreachable, generation)
+    conditions = _readiness(conditions, merged, unreachable, report)
     scaled = any(o.scaled for o in outcomes)
     conditions = cond.set_condition(
         conditions,
@@ -387,6 +491,9 @@ def _status_changes(
         generation,
     )
     new = {
+        "observedGeneration": report.applied,
+        "agentName": report.agent_name,
+        "regionCount": report.region_count,
         "regions": merged,
         "activeSessions": sum(r["activeSessions"] for r in merged),
         "workers": f"{sum(r['readyReplicas'] for r in merged)}/"

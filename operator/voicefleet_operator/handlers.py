@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 import kopf
 import pydantic
@@ -15,9 +17,28 @@ from voicefleet_operator.kube import OWNED_KINDS, Kube
 from voicefleet_operator.render import Owner, region_objects
 from voicefleet_operator.spec import GROUP, PLURAL, VERSION, RegionSpec, VoiceAgentSpec
 
+T = TypeVar("T")
+
 RESOURCE = (GROUP, VERSION, PLURAL)
-APPLY_CONCURRENCY = 4
 kube = Kube()
+# The generation of each VoiceAgent whose objects were last applied, by (namespace, name).
+applied_generations: dict[tuple[str, str], int] = {}
+
+# Reconciles in flight: enough to keep the API server busy, few enough that each VoiceAgent
+# finishes soon instead of all of a large fleet finishing together at the end.
+RECONCILE_CONCURRENCY = 8
+_reconciles = asyncio.Semaphore(RECONCILE_CONCURRENCY)
+# The client library blocks, so its calls run on threads, one connection each. The autoscaler
+# has lanes of its own: a scale decision must not queue behind a large fleet's applies.
+RECONCILE_LANES = ThreadPoolExecutor(24, thread_name_prefix="reconcile")
+AUTOSCALER_LANES = ThreadPoolExecutor(16, thread_name_prefix="autoscaler")
+
+
+async def blocking(
+    function: Callable[..., T], *args: Any, lanes: ThreadPoolExecutor = RECONCILE_LANES
+) -> T:
+    """`function(*args)` on one of the lanes' threads, awaited."""
+    return await asyncio.get_running_loop().run_in_executor(lanes, function, *args)
 
 
 @kopf.on.startup()
@@ -27,9 +48,9 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=GROUP, key="last-handled-configuration"
     )
-    settings.posting.level = logging.INFO
+    # Events for problems only: successes would double the API writes of a large fleet.
+    settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
-    settings.execution.max_workers = 16
 
 
 def parse_spec(spec: Any) -> VoiceAgentSpec:
@@ -61,11 +82,16 @@ RECONCILE_SECONDS = Histogram(
 @kopf.on.resume(*RESOURCE)
 @kopf.on.create(*RESOURCE)
 @kopf.on.update(*RESOURCE, field="spec")
-@RECONCILE_SECONDS.time()
-def reconcile(
-    body: kopf.Body, status: kopf.Status, patch: kopf.Patch, logger: kopf.Logger, **kwargs: Any
+async def reconcile(
+    body: kopf.Body, status: kopf.Status, logger: kopf.Logger, **kwargs: Any
 ) -> None:
     """Bring every region's objects in line with the spec; remove those of dropped regions."""
+    async with _reconciles:
+        with RECONCILE_SECONDS.time():
+            await _reconcile(body, status, logger, kwargs.get("fleet_deployments"))
+
+
+async def _reconcile(body: kopf.Body, status: kopf.Status, logger: kopf.Logger, index: Any) -> None:
     spec = parse_spec(body["spec"])
     owner = Owner(body.metadata.name or "", body.metadata.namespace or "", body.metadata.uid or "")
     manifests = [
@@ -74,20 +100,18 @@ def reconcile(
         for manifest in region_objects(owner, spec, region, _replicas(status, region))
     ]
     # Independent objects: apply them side by side, the API server does the ordering.
-    with ThreadPoolExecutor(APPLY_CONCURRENCY) as pool:
-        list(pool.map(kube.apply, manifests))
-    if kube.serves("PrometheusRule"):
-        kube.apply(slo_rule(owner, spec))
+    await asyncio.gather(*(blocking(kube.apply, manifest) for manifest in manifests))
+    if await blocking(kube.serves, "PrometheusRule"):
+        await blocking(kube.apply, slo_rule(owner, spec))
     removed: set[str] = set()
-    if _may_have_stale_regions(owner, spec, kwargs.get("fleet_deployments")):
-        removed = prune_regions(owner, {r.name for r in spec.regions})
+    # Read on the event loop: kopf updates its indexes there.
+    if _may_have_stale_regions(owner, spec, index):
+        removed = await blocking(prune_regions, owner, {r.name for r in spec.regions})
     if removed:
         logger.info(f"removed regions no longer in the spec: {', '.join(sorted(removed))}")
-    # Conditions and per-region status belong to the autoscaler's timer alone: one writer
-    # per list, so no update is lost between two handlers.
-    patch.status["observedGeneration"] = int(body.metadata.get("generation", 0))
-    patch.status["agentName"] = spec.agent_name or owner.name
-    patch.status["regionCount"] = len(spec.regions)
+    # The status has one writer, the autoscaler: it reports this generation as observed
+    # together with the conditions, in one write rather than two.
+    applied_generations[(owner.namespace, owner.name)] = int(body.metadata.get("generation", 0))
 
 
 def slo_rule(owner: Owner, spec: VoiceAgentSpec) -> dict[str, Any]:

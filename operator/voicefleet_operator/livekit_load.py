@@ -17,6 +17,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -71,10 +72,15 @@ class Snapshot:
         return self.sessions[agent_name]
 
 
+# Told which agent names' demand moved at an endpoint; None: every agent's (LiveKit became
+# readable or unreadable).
+DemandChanged = Callable[[set[str] | None], None]
+
+
 class Collector:
     """Polls one LiveKit endpoint until stopped; `poke()` polls at once."""
 
-    def __init__(self, endpoint: Endpoint, interval: float, changed: asyncio.Event) -> None:
+    def __init__(self, endpoint: Endpoint, interval: float, changed: DemandChanged) -> None:
         self.endpoint = endpoint
         self.interval = interval
         self.changed = changed
@@ -136,11 +142,17 @@ class Collector:
         except Exception as error:  # noqa: BLE001 - any failure means LiveKit is unreadable
             reason = _reason(error)
             POLL_ERRORS.labels(self.endpoint.url, reason).inc()
+            if self.snapshot.error is None:
+                self.changed(None)  # every fleet of this endpoint holds now
             self.snapshot = Snapshot(error=f"{reason}: {error}"[:300], polled_at=time.time())
             return
         POLL_SECONDS.labels(self.endpoint.url).observe(time.monotonic() - started)
-        if sessions != self.snapshot.sessions or self.snapshot.error:
-            self.changed.set()  # let the autoscaler act now rather than at its next tick
+        previous = self.snapshot
+        # Let the autoscaler act now on the agents whose demand moved, not at its next pass.
+        if previous.error:
+            self.changed(None)
+        elif moved := _moved(previous.sessions, sessions):
+            self.changed(moved)
         self.snapshot = Snapshot(sessions=sessions, polled_at=time.time())
 
     async def _sessions(self, lk: api.LiveKitAPI) -> Counter[str]:
@@ -184,13 +196,18 @@ def _reason(error: Exception) -> str:
     return "Unreachable"
 
 
+def _moved(before: Counter[str], after: Counter[str]) -> set[str]:
+    """The agent names whose session count differs."""
+    return {name for name in set(before) | set(after) if before[name] != after[name]}
+
+
 class Collectors:
     """The shared collectors, keyed by endpoint; created on first use."""
 
     def __init__(self) -> None:
         self._by_endpoint: dict[Endpoint, Collector] = {}
 
-    def get(self, endpoint: Endpoint, interval: float, changed: asyncio.Event) -> Collector:
+    def get(self, endpoint: Endpoint, interval: float, changed: DemandChanged) -> Collector:
         collector = self._by_endpoint.get(endpoint)
         if collector is None:
             collector = Collector(endpoint, interval, changed)

@@ -14,7 +14,7 @@ from kubernetes import config as kube_config
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 # Importing these modules registers their kopf handlers.
-from voicefleet_operator import handlers  # noqa: F401
+from voicefleet_operator import handlers
 from voicefleet_operator.autoscaler import collectors
 from voicefleet_operator.livekit_load import receive_webhook
 
@@ -74,15 +74,24 @@ def _quiet_watch_successes(record: logging.LogRecord) -> bool:
 
 
 def load_kubernetes_config() -> None:
+    # A configuration of our own: kopf's login replaces the client library's global default.
+    configuration = client.Configuration()
     try:
-        kube_config.load_incluster_config()
+        kube_config.load_incluster_config(client_configuration=configuration)
     except kube_config.ConfigException:
-        kube_config.load_kube_config()
+        kube_config.load_kube_config(client_configuration=configuration)
     # Handlers apply objects from many threads: keep a connection for each instead of a new
     # TLS handshake per request.
-    configuration = client.Configuration.get_default_copy()
     configuration.connection_pool_maxsize = CONNECTIONS
-    client.Configuration.set_default(configuration)
+    handlers.kube.use(configuration)
+
+
+def operator_settings() -> kopf.OperatorSettings:
+    settings = kopf.OperatorSettings()
+    # The operator has no right to list namespaces and CRDs cluster-wide (see docs/install.md):
+    # it serves the namespaces it was given and the CRD present at start, without retrying.
+    settings.scanning.disabled = True
+    return settings
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -103,6 +112,7 @@ def main(argv: list[str] | None = None) -> None:
                 standalone=True,
                 clusterwide=not args.namespace,
                 namespaces=args.namespace,
+                settings=operator_settings(),
             )
         finally:
             await runner.cleanup()

@@ -173,8 +173,7 @@ def test_operator_runs_with_namespaced_rbac(
                        env={"KUBECONFIG": str(kubeconfig)}).start()  # fmt: skip
     try:
         operator.wait_until(lambda: port_open(port), 30, "serving /healthz")
-        # Up to a minute while kopf retries its optional scans (see KOPF_OPTIONAL_SCANS).
-        eventually(lambda: "Handler 'reconcile' succeeded" in log.read_text(), timeout=120)
+        eventually(lambda: "Handler 'reconcile' succeeded" in log.read_text(), timeout=30)
         for kind in ("deployment", "configmap", "service", "poddisruptionbudget"):
             cluster.kubectl("get", kind, "live-us-east", "-n", team)
         eventually(lambda: livekit_condition(cluster, team), timeout=60)
@@ -185,16 +184,8 @@ def test_operator_runs_with_namespaced_rbac(
     assert refused == [], "\n".join(refused[:5])
 
 
-# kopf lists CRDs and namespaces cluster-wide to notice new ones; without the right it falls
-# back to the CRDs found at start and the namespaces it was given (kopf's documented
-# restricted mode), after retrying for about a minute unless settings.scanning.disabled.
-KOPF_OPTIONAL_SCANS = ("/apis/apiextensions.k8s.io/v1/customresourcedefinitions ->",
-                       "/api/v1/namespaces ->")  # fmt: skip
-
-
 def forbidden(line: str) -> bool:
-    refused = "forbidden" in line.lower() or " 403" in line
-    return refused and not any(scan in line for scan in KOPF_OPTIONAL_SCANS)
+    return "forbidden" in line.lower() or " 403" in line
 
 
 def livekit_condition(cluster: LocalCluster, namespace: str) -> dict[str, str] | None:

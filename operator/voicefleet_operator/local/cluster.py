@@ -36,6 +36,7 @@ class LocalCluster:
     token: str = field(default_factory=lambda: secrets.token_hex(16))
     processes: list[Process] = field(default_factory=list)
     api_port: int = 0
+    profiling: bool = False  # serve the API server's /debug/pprof (benchmarks)
 
     @property
     def kubeconfig(self) -> Path:
@@ -130,7 +131,7 @@ class LocalCluster:
                 "--service-cluster-ip-range=10.96.0.0/16",
                 "--allow-privileged=true",
                 "--enable-priority-and-fairness=false",
-                "--profiling=false",
+                f"--profiling={str(self.profiling).lower()}",
             ],
         )
         apiserver.wait_until(lambda: self._get("/readyz") == "ok", timeout, "ready (/readyz)")
