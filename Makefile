@@ -32,14 +32,17 @@ setup:
 	@scripts/setup.sh
 
 # Committed artifacts generated from one source: the CRD and configuration reference from the
-# spec models; dashboards, recording rules and alerts from dashboards/voicefleet_dashboards.
-generate:
+# spec models; dashboards, recording rules and alerts from dashboards/voicefleet_dashboards;
+# the kustomize base from the Helm chart (needs helm, hence setup).
+generate: setup
 	$(PY) -m voicefleet_dashboards
 	$(PY) -m voicefleet_operator.generate
+	$(PY) -m tests.delivery.chart --write
 
 check-generated:
 	$(PY) -m voicefleet_operator.generate --check
 	$(PY) -m voicefleet_dashboards --check
+	$(PY) -m tests.delivery.chart --check
 
 lint:
 	$(PY) -m ruff check .

@@ -1,7 +1,8 @@
 """The Helm chart from the tests' side: run helm, render the chart, and keep the kustomize base
 (manifests/base/operator.yaml) equal to the chart's rendering.
 
-`python -m tests.delivery.chart --write` rewrites the base; `--check` exits 1 when it is stale.
+`make generate` (which runs `python -m tests.delivery.chart --write`) rewrites the base; `--check`
+exits 1 when it is stale.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ BASE_VALUES = (
     "monitoring.dashboards.enabled=false",
 )
 HEADER = (
-    "# Generated from charts/voicefleet by `python -m tests.delivery.chart --write`. Do not edit:\n"
+    "# Generated from charts/voicefleet by `make generate`. Do not edit:\n"
     "# change the chart and regenerate, so Helm and kustomize install the same operator.\n"
 )
 # Label lines that describe a Helm release; a kustomize install is not one.
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         BASE.write_text(current)
         return 0
     if not BASE.exists() or BASE.read_text() != current:
-        print(f"{BASE.relative_to(ROOT)} is stale: run `python -m tests.delivery.chart --write`")
+        print(f"{BASE.relative_to(ROOT)} is stale: run `make generate`")
         return 1
     return 0
 

@@ -23,7 +23,7 @@ GENERATED = ROOT / "dashboards" / "generated"
 
 def test_kustomize_base_is_the_chart_rendering() -> None:
     assert BASE.read_text() == base_manifest(), (
-        "manifests/base/operator.yaml is stale: run `python -m tests.delivery.chart --write`"
+        "manifests/base/operator.yaml is stale: run `make generate`"
     )
 
 
