@@ -2,7 +2,17 @@
 session at 1/4/8/16 concurrent sessions, plus process start → ready-for-jobs time.
 
 Simulated providers (no STT/LLM/TTS compute; VAD, audio I/O and the framework run for real),
-so the figures are the worker's own cost, the floor under any provider's.
+so the figures are the worker's own cost, the floor under any provider's. Only the worker's
+process tree is measured (main process, forkserver, job processes, and the CPU of job processes
+that have exited); the simulated callers run in this process.
+
+Two views of each figure:
+    total     everything the worker spent during the run ÷ session-seconds, so the worker's
+              own baseline (main process, warm idle job processes) is shared among the sessions
+    marginal  what the sessions add over the idle worker (measured before the runs) ÷
+              session-seconds, and the slope of a least-squares line through the sizes
+A size whose sessions failed (e.g. a machine too small for the worker, the callers and
+livekit-server together) is reported but left out of the slope.
 
     python bench/agent_cost.py [--sessions 1 4 8 16] [--turns 3]
 """
@@ -13,13 +23,19 @@ import argparse
 import asyncio
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from agent_common import Worker, livekit_server, start_worker
 
 from voicefleet_agent.loadtest import LoadTestOptions, run_loadtest
+from voicefleet_operator.local.livekit import LiveKitServer
 
 MIB = 1024 * 1024
+IDLE_SECONDS = 10.0
+TARGET_CPU = 0.05
+TARGET_MIB = 60
 
 
 def config(max_sessions: int) -> dict[str, object]:
@@ -32,6 +48,22 @@ def config(max_sessions: int) -> dict[str, object]:
     }
 
 
+@dataclass(frozen=True)
+class Run:
+    sessions: int
+    elapsed: float
+    cpu: float
+    idle_bytes: int
+    peak_bytes: int
+    turns: str
+    errors: int
+
+    @property
+    def cpu_rate(self) -> float:
+        """CPU seconds per wall-clock second of the whole worker during the run."""
+        return self.cpu / self.elapsed
+
+
 async def sample_memory(worker: Worker, peak: list[int], stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     while not stop.is_set():
@@ -39,11 +71,11 @@ async def sample_memory(worker: Worker, peak: list[int], stop: asyncio.Event) ->
         await asyncio.sleep(1.0)
 
 
-async def measure(worker: Worker, livekit: object, sessions: int, turns: int) -> str:
+async def measure(worker: Worker, livekit: LiveKitServer, sessions: int, turns: int) -> Run:
     options = LoadTestOptions(
-        url=livekit.url,  # type: ignore[attr-defined]
-        api_key=livekit.api_key,  # type: ignore[attr-defined]
-        api_secret=livekit.api_secret,  # type: ignore[attr-defined]
+        url=livekit.url,
+        api_key=livekit.api_key,
+        api_secret=livekit.api_secret,
         agent_name="bench-cost",
         callers=sessions,
         turns=turns,
@@ -60,26 +92,73 @@ async def measure(worker: Worker, livekit: object, sessions: int, turns: int) ->
     await sampler
     elapsed = time.monotonic() - started
     cpu = worker.cpu_seconds() - cpu_before
-    session_seconds = sessions * elapsed
     await asyncio.sleep(3)  # let job processes exit before the next size
-    return (
-        f"{sessions:>3} sessions: {cpu / session_seconds:.3f} CPU s per session-second, "
-        f"{(peak[0] - idle) / sessions / MIB:.0f} MiB per added session "
-        f"(idle {idle / MIB:.0f} MiB, peak {peak[0] / MIB:.0f} MiB), "
-        f"turns {report.turns_completed}/{report.turns_attempted}, errors {len(report.errors)}"
+    return Run(
+        sessions,
+        elapsed,
+        cpu,
+        idle,
+        peak[0],
+        f"{report.turns_completed}/{report.turns_attempted}",
+        len(report.errors),
     )
+
+
+async def idle_cpu_rate(worker: Worker) -> float:
+    """CPU seconds per second of the worker with no session (main and warm job processes)."""
+    before, started = worker.cpu_seconds(), time.monotonic()
+    await asyncio.sleep(IDLE_SECONDS)
+    return (worker.cpu_seconds() - before) / (time.monotonic() - started)
+
+
+def total_line(run: Run, idle_rate: float) -> str:
+    marginal = (run.cpu_rate - idle_rate) / run.sessions
+    return (
+        f"{run.sessions:>3} sessions: total {run.cpu / (run.sessions * run.elapsed):.3f}, "
+        f"marginal {marginal:.3f} CPU s per session-second; "
+        f"{(run.peak_bytes - run.idle_bytes) / run.sessions / MIB:.0f} MiB "
+        f"per added session (idle {run.idle_bytes / MIB:.0f} MiB, peak "
+        f"{run.peak_bytes / MIB:.0f} MiB, worker {run.cpu_rate:.2f} CPU s/s), "
+        f"turns {run.turns}, errors {run.errors}"
+    )
+
+
+def marginal_lines(all_runs: list[Run]) -> list[str]:
+    """Slopes across sizes: CPU per added session-second, MiB per added session. A size whose
+    sessions failed did not carry its load, so it is left out of the fit."""
+    runs = [r for r in all_runs if r.errors == 0]
+    left_out = [str(r.sessions) for r in all_runs if r.errors]
+    note = [f"left out of the fit (sessions failed): {', '.join(left_out)}"] if left_out else []
+    if len({r.sessions for r in runs}) < 2:
+        return [*note, "marginal: needs at least two sizes without errors"]
+    sizes = np.array([r.sessions for r in runs], dtype=float)
+    cpu_slope, cpu_base = np.polyfit(sizes, [r.cpu_rate for r in runs], 1)
+    mem_slope, mem_base = np.polyfit(sizes, [r.peak_bytes / MIB for r in runs], 1)
+    return [
+        f"marginal (slope over {', '.join(str(r.sessions) for r in runs)} sessions): "
+        f"{cpu_slope:.3f} CPU s per session-second (target ≤ {TARGET_CPU}), "
+        f"{mem_slope:.0f} MiB per added session (target ≤ {TARGET_MIB})",
+        f"intercept (the worker with no session): {cpu_base:.3f} CPU s/s, {mem_base:.0f} MiB",
+        *note,
+    ]
 
 
 async def main(sizes: list[int], turns: int) -> None:
     with tempfile.TemporaryDirectory() as tmp, livekit_server(Path(tmp)) as livekit:
         worker = start_worker(livekit, Path(tmp) / "worker", config(max(sizes)))
         print(f"process start → ready for jobs (/readyz 200): {worker.ready_after:.2f} s")
+        runs = []
         try:
             await asyncio.sleep(3)  # warm job processes finish loading
+            idle_rate = await idle_cpu_rate(worker)
+            print(f"idle worker: {idle_rate:.3f} CPU s/s")
             for size in sizes:
-                print(await measure(worker, livekit, size, turns), flush=True)
+                runs.append(await measure(worker, livekit, size, turns))
+                print(total_line(runs[-1], idle_rate), flush=True)
         finally:
             worker.process.stop()
+        for line in marginal_lines(runs):
+            print(line)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 Each caller joins its own room with a token that dispatches the agent by name, speaks prepared
 utterances (espeak-ng, 48 kHz mono) in real time, and measures voice-to-voice latency as a
-caller hears it: from the end of its utterance to the first agent audio above a threshold.
+caller hears it: from the moment its last voiced sample leaves its microphone to the moment the
+agent's first sample above a threshold plays.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class LoadTestOptions:
     turns: int = 3
     utterances: Sequence[str] = DEFAULT_UTTERANCES
     audible_threshold: float = 500.0
-    """RMS (16-bit scale) above which agent audio counts as heard."""
+    """Sample magnitude (16-bit scale) from which agent audio counts as heard."""
     turn_timeout: float = 15.0
     """Longest wait for the agent to answer one utterance."""
     join_timeout: float = 20.0
@@ -62,13 +63,29 @@ class LoadTestOptions:
     room_prefix: str = "loadtest"
 
 
+@dataclass(frozen=True)
+class Turn:
+    """One answered utterance, in wall-clock seconds."""
+
+    caller: int
+    room_sid: str
+    ended: float
+    """The caller's last voiced sample left its microphone."""
+    heard: float
+    """The agent's first audible sample played at the caller."""
+
+
 @dataclass
 class LoadTestReport:
     callers: int
     turns_attempted: int
     turns_completed: int
     errors: list[str] = field(default_factory=list)
-    latencies: list[float] = field(default_factory=list)
+    turns: list[Turn] = field(default_factory=list)
+
+    @property
+    def latencies(self) -> list[float]:
+        return [t.heard - t.ended for t in self.turns]
 
     @property
     def p50(self) -> float | None:
@@ -84,7 +101,7 @@ class LoadTestReport:
 
     def summary(self) -> dict[str, object]:
         data = asdict(self)
-        data.pop("latencies")
+        data.pop("turns")
         return {**data, "p50_seconds": self.p50, "p95_seconds": self.p95, "max_seconds": self.max}
 
 
@@ -164,11 +181,13 @@ class Transcript:
 class Caller:
     """One participant that speaks into a room and listens to the agent, in real time."""
 
-    def __init__(self, *, audible_threshold: float = 500.0) -> None:
+    def __init__(self, *, audible_threshold: float = 500.0, agents_only: bool = True) -> None:
         self.room = rtc.Room()
         self.audible_threshold = audible_threshold
+        self.agents_only = agents_only  # False: listen to any participant's audio
         self.transcripts: list[Transcript] = []
-        self.audible: list[float] = []  # wall-clock times of agent frames above the threshold
+        # Wall-clock times at which agent frames holding audible samples start to be heard.
+        self.audible: list[float] = []
         self.agent_identity: str | None = None
         # A short queue: a frame leaves about when `speak` says it did.
         self._source = rtc.AudioSource(SAMPLE_RATE, 1, queue_size_ms=20)
@@ -189,7 +208,8 @@ class Caller:
         await asyncio.wait_for(self._agent_track.wait(), within)
 
     async def speak(self, pcm: bytes) -> float:
-        """Send `pcm` in real time; returns the wall-clock time its last sample left."""
+        """Send `pcm` in real time; returns the wall-clock time its last sample leaves the
+        microphone (trimmed speech ends with a voiced sample, so that is the end of speech)."""
         done: asyncio.Future[float] = asyncio.get_running_loop().create_future()
         await self._speech.put((pcm, done))
         return await done
@@ -240,10 +260,16 @@ class Caller:
             await self._source.capture_frame(rtc.AudioFrame(chunk, SAMPLE_RATE, 1, FRAME_SAMPLES))
             if current is not None and offset >= len(current[0]):
                 if not current[1].done():
-                    current[1].set_result(time.time())
+                    padding = (offset - len(current[0])) // 2 / SAMPLE_RATE
+                    current[1].set_result(self._departure() - padding)
                 current = None
             next_at += FRAME_MS / 1000
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+
+    def _departure(self) -> float:
+        """When the end of the frame just captured leaves: the source's queue drains in real
+        time, and that frame is its last."""
+        return time.time() + self._source.queued_duration
 
     def _on_track(
         self,
@@ -253,7 +279,8 @@ class Caller:
     ) -> None:
         if track.kind != rtc.TrackKind.KIND_AUDIO:
             return
-        if participant.kind != rtc.ParticipantKind.PARTICIPANT_KIND_AGENT:
+        agent = participant.kind == rtc.ParticipantKind.PARTICIPANT_KIND_AGENT
+        if self.agents_only and not agent:
             return
         self.agent_identity = participant.identity
         self._tasks.append(asyncio.create_task(self._listen(track)))
@@ -263,11 +290,17 @@ class Caller:
         stream = rtc.AudioStream(track, sample_rate=SAMPLE_RATE, num_channels=1)
         try:
             async for event in stream:
-                samples = np.frombuffer(event.frame.data, dtype=np.int16).astype(np.float32)
-                if samples.size and float(np.sqrt(np.mean(samples**2))) >= self.audible_threshold:
-                    self.audible.append(time.time())
+                if (onset := self._onset(event.frame)) is not None:
+                    self.audible.append(time.time() + onset)
         finally:
             await stream.aclose()
+
+    def _onset(self, frame: rtc.AudioFrame) -> float | None:
+        """Seconds into `frame` of its first audible sample: a frame plays from its arrival,
+        so a sound that starts late in it is heard that much later."""
+        samples = np.frombuffer(frame.data, dtype=np.int16).astype(np.int32)
+        loud = np.flatnonzero(np.abs(samples) >= self.audible_threshold)
+        return float(loud[0]) / frame.sample_rate / frame.num_channels if loud.size else None
 
     def _on_transcript(self, reader: rtc.TextStreamReader, identity: str) -> None:
         async def read() -> None:
@@ -300,11 +333,12 @@ async def _run_caller(
     try:
         await caller.join(options.url, caller_token(options, room, f"caller-{index}"))
         await caller.wait_for_agent(options.join_timeout)
+        room_sid = await caller.room.sid
         for turn in range(options.turns):
             report.turns_attempted += 1
             ended = await caller.speak(speech[turn % len(speech)])
             heard = await caller.wait_audible_after(ended, options.turn_timeout)
-            report.latencies.append(heard - ended)
+            report.turns.append(Turn(index, room_sid, ended, heard))
             report.turns_completed += 1
             await caller.wait_agent_silent(options.agent_silence, options.turn_timeout * 4)
     except Exception as e:  # noqa: BLE001 - a caller's failure is reported, not raised

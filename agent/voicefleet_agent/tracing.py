@@ -6,6 +6,11 @@ provider, a per-turn `stt` span (end of speech → final transcript, which the f
 records as an attribute) and the `voicefleet.agent` / `voicefleet.region` attributes on every
 span. Exporter settings follow the standard OTEL_* variables; `observability.otlpEndpoint` and
 `traceSampleRatio` from the config take precedence.
+
+The framework ends a job's root span (`job_entrypoint`) after every shutdown callback, and the
+job process exits right after it without running atexit handlers (forkserver children leave
+through `os._exit`). A span still waiting for the batch exporter then is lost, so the whole
+batch is exported as the root span ends.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from collections.abc import Mapping
 from livekit.agents import llm, telemetry
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
@@ -29,6 +34,11 @@ logger = logging.getLogger("voicefleet.agent")
 SERVICE_NAME = "voicefleet-agent"
 ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 PROTOCOL_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
+# The framework's root span of a job's trace; it ends last, as the job process finishes.
+JOB_ROOT_SPAN = "job_entrypoint"
+# Asked of the export at job end; the OTLP exporter's own timeout also bounds it. A slow or
+# absent collector holds up only a job process whose session is over.
+FLUSH_TIMEOUT_MILLIS = 5000
 
 _tracer = trace.get_tracer("voicefleet.agent")
 
@@ -60,6 +70,18 @@ def make_exporter(config: AgentConfig, env: Mapping[str, str]) -> SpanExporter:
     return OTLPSpanExporter()  # reads OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT
 
 
+class FlushAtJobEnd(SpanProcessor):
+    """Exports everything `batch` holds once the job's root span has ended (added after
+    `batch`, so the root span is already queued there)."""
+
+    def __init__(self, batch: BatchSpanProcessor) -> None:
+        self._batch = batch
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if span.name == JOB_ROOT_SPAN and span.parent is None:
+            self._batch.force_flush(FLUSH_TIMEOUT_MILLIS)
+
+
 def configure_tracing(config: AgentConfig, env: Mapping[str, str]) -> TracerProvider | None:
     """Install the tracer provider the framework's spans go to; None when nothing exports."""
     if not export_enabled(config, env):
@@ -72,7 +94,9 @@ def configure_tracing(config: AgentConfig, env: Mapping[str, str]) -> TracerProv
         {"service.name": env.get("OTEL_SERVICE_NAME", SERVICE_NAME), **span_attributes(config)}
     )
     provider = TracerProvider(resource=resource, sampler=sampler)
-    provider.add_span_processor(BatchSpanProcessor(make_exporter(config, env)))
+    batch = BatchSpanProcessor(make_exporter(config, env))
+    provider.add_span_processor(batch)
+    provider.add_span_processor(FlushAtJobEnd(batch))
     telemetry.set_tracer_provider(
         provider, metadata=dict(span_attributes(config)), allow_pii=transcripts_allowed(env)
     )

@@ -47,6 +47,9 @@ STATE_KEY = "voicefleet"
 # Caller audio reaches the VAD in 20 ms frames (the framework's default is 50 ms): the end of
 # speech is seen up to 30 ms sooner for a little more per-frame work.
 INPUT_FRAME_MS = 20
+# Caller audio is decoded straight to the rate Silero and the local recognizers run at (the
+# framework's default is 24 kHz), so no job process resamples it again in Python.
+INPUT_SAMPLE_RATE = 16000
 
 
 def read_config(env: Mapping[str, str]) -> AgentConfig:
@@ -164,20 +167,15 @@ async def entrypoint(ctx: JobContext) -> None:
 
     session.on("conversation_item_added", on_item)
     session.on("close", on_close)
-    if (tracer := state.tracer) is not None:
-
-        async def flush_traces() -> None:
-            await asyncio.get_running_loop().run_in_executor(None, tracer.force_flush)
-
-        ctx.add_shutdown_callback(flush_traces)
-
     # Framework defaults publish both sides' transcripts on lk.transcription (interim and
     # final) and the agent's state attribute; the session closes when the caller leaves.
     await session.start(
         agent=Agent(instructions=state.config.instructions),
         room=ctx.room,
         room_options=room_io.RoomOptions(
-            audio_input=room_io.AudioInputOptions(frame_size_ms=INPUT_FRAME_MS),
+            audio_input=room_io.AudioInputOptions(
+                sample_rate=INPUT_SAMPLE_RATE, frame_size_ms=INPUT_FRAME_MS
+            ),
             close_on_disconnect=True,
         ),
     )

@@ -1,5 +1,6 @@
 """A worker's traces in a real OTLP backend: Jaeger v2 receives them over OTLP/HTTP and its query
-API returns one call's session as one trace with the STT, LLM and TTS spans of the turn."""
+API returns one call's session as one trace, rooted at the job's span, with the STT, LLM and TTS
+spans of the turn."""
 
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ AGENT = "vf-jaeger"
 # Distinct simulated delays, so each span's duration shows it timed its own stage.
 DELAYS = {"stt": 0.3, "llm": 0.5, "tts": 0.7}
 STAGE_SPANS = {"stt": "stt", "llm": "llm_request", "tts": "tts_request"}
+# The job's root span and its shutdown span end after the job's shutdown callbacks, as the job
+# process exits: they arrive only if the worker exports them before it is gone.
+LAST_SPANS = {"job_entrypoint", "job_shutdown"}
 
 
 def simulated(delay: float) -> list[dict[str, Any]]:
@@ -51,15 +55,15 @@ def traced_worker(worker_factory: Callable[..., AgentWorker], jaeger: Jaeger) ->
 
 
 def session_traces(jaeger: Jaeger) -> list[dict[str, Any]] | None:
-    """The traces holding this agent's spans, once the session's are all in: agent_session
-    ends after every span of the conversation."""
+    """The traces holding this agent's spans, once the session's are all in: the stage spans
+    and the spans that end last (a bounded wait: a trace missing them fails the test)."""
     traces = [
         trace
         for trace in jaeger.traces(SERVICE_NAME)
         if any(s["attributes"].get("voicefleet.agent") == AGENT for s in trace["spans"])
     ]
     names = {s["name"] for trace in traces for s in trace["spans"]}
-    return traces if {"agent_session", *STAGE_SPANS.values()} <= names else None
+    return traces if {"agent_session", *LAST_SPANS, *STAGE_SPANS.values()} <= names else None
 
 
 def seconds(span: dict[str, Any]) -> float:
@@ -92,6 +96,12 @@ async def test_one_call_is_one_trace_in_jaeger(
     assert all(s["attributes"].get("voicefleet.agent") == AGENT for s in spans)
     assert all(s["attributes"].get("voicefleet.region") == "test-1" for s in spans)
     assert [s["name"] for s in spans].count("user_turn") == 1
+
+    roots = [s for s in spans if s["parentSpanId"] not in by_id]
+    assert [r["name"] for r in roots] == ["job_entrypoint"], "one root: the job's span"
+    for span in spans:
+        if span is not roots[0]:
+            assert ancestors(span, by_id)[-1] == "job_entrypoint", span["name"]
 
     turns = [s for s in spans if s["name"] == "agent_turn"]
     assert len(turns) == 1, "one user turn, one agent turn"
