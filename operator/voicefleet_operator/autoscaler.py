@@ -13,30 +13,22 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import kopf
 import pydantic
 from prometheus_client import Counter, Gauge
 
 from voicefleet_operator import conditions as cond
-from voicefleet_operator.handlers import (
-    AUTOSCALER_LANES,
-    RESOURCE,
-    applied_generations,
-    current_replicas,
-    kube,
-)
-from voicefleet_operator.handlers import blocking as blocking_call
+from voicefleet_operator.handlers import RESOURCE, applied_generations, current_replicas, kube
 from voicefleet_operator.livekit_load import Collectors, DemandChanged, Endpoint
 from voicefleet_operator.policy import Decision, Stabilizer
 from voicefleet_operator.render import Owner, region_objects
 from voicefleet_operator.spec import RegionSpec, VoiceAgentSpec
 from voicefleet_operator.worker_load import DELETION_COST, WorkerPod, read_sessions
 
-T = TypeVar("T")
 # Inputs wake the loop for the VoiceAgents they concern; a pass over all of them this often
 # catches what time alone changes: stabilization windows ending, demand data going stale.
 FULL_PASS_SECONDS = 5.0
@@ -99,28 +91,20 @@ async def stop_autoscaler(memo: kopf.Memo, **_: Any) -> None:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     await collectors.stop()
+    await kube.close()
 
 
 CREDENTIALS_TTL_SECONDS = 30.0
 _credentials: dict[tuple[str, str], tuple[float, dict[str, str]]] = {}
 
 
-def endpoint_for(namespace: str, region: RegionSpec) -> Endpoint:
+async def endpoint_for(namespace: str, region: RegionSpec) -> Endpoint:
     """The region's LiveKit endpoint; its Secret is read at most every 30 s, not every tick."""
-    endpoint = cached_endpoint(namespace, region)
-    if endpoint is not None:
-        return endpoint
     key = (namespace, region.livekit.credentials_secret)
-    secret = kube.secret(*key)
-    _credentials[key] = (time.monotonic(), secret)
-    return Endpoint(region.livekit.url, secret["api-key"], secret["api-secret"])
-
-
-def cached_endpoint(namespace: str, region: RegionSpec) -> Endpoint | None:
-    """The endpoint from a Secret read in the last 30 s, without blocking the loop."""
-    fetched, secret = _credentials.get((namespace, region.livekit.credentials_secret), (0.0, {}))
+    fetched, secret = _credentials.get(key, (0.0, {}))
     if time.monotonic() - fetched > CREDENTIALS_TTL_SECONDS:
-        return None
+        secret = await kube.secret(*key)
+        _credentials[key] = (time.monotonic(), secret)
     return Endpoint(region.livekit.url, secret["api-key"], secret["api-secret"])
 
 
@@ -221,7 +205,7 @@ class Autoscaler:
         ]
         unreachable = [o.unreachable for o in outcomes if o.unreachable]
         if unreachable and _was_reachable(status):
-            await blocking(kube.post_event, body, "Warning", "LiveKitUnreachable",
+            await kube.post_event(body, "Warning", "LiveKitUnreachable",
                                     f"holding replicas: {'; '.join(unreachable)}")  # fmt: skip
         report = StatusReport(
             generation=int(meta.get("generation", 0)),
@@ -231,7 +215,7 @@ class Autoscaler:
         )
         changes = _status_changes(status, outcomes, report)
         if changes:
-            await blocking(kube.patch_status, owner.namespace, owner.name, changes)
+            await kube.patch_status(owner.namespace, owner.name, changes)
             body["status"] = {**status, **changes}  # until the watch delivers it
 
     async def _scale_region(
@@ -270,10 +254,10 @@ class Autoscaler:
             holding=decision.reason if decision.holding else None,
         )
         if decision.changed_from(current):
-            await blocking(_apply, owner, spec, region, decision)
+            await _apply(owner, spec, region, decision)
             direction = "up" if decision.replicas > current else "down"
             DECISIONS.labels(*labels, direction).inc()
-            await blocking(kube.post_event, body, "Normal", f"Scaled{direction.title()}",
+            await kube.post_event(body, "Normal", f"Scaled{direction.title()}",
                                     f"region {region.name}: {decision.reason}")  # fmt: skip
             outcome.entry.update(lastScaleTime=cond.now_rfc3339(), lastScaleReason=decision.reason)
             outcome.scaled = True
@@ -329,11 +313,6 @@ async def start_autoscaler(memo: kopf.Memo, **_: Any) -> None:
     memo["autoscaler"] = asyncio.create_task(autoscaler.run(), name="voicefleet autoscaler")
 
 
-async def blocking(function: Callable[..., T], *args: Any) -> T:
-    """A blocking API call on the autoscaler's own threads."""
-    return await blocking_call(function, *args, lanes=AUTOSCALER_LANES)
-
-
 def _was_reachable(status: dict[str, Any]) -> bool:
     for condition in status.get("conditions", []):
         if condition.get("type") == cond.LIVEKIT_REACHABLE:
@@ -349,9 +328,7 @@ async def _demand(
     changed: DemandChanged,
 ) -> tuple[int | None, str]:
     try:
-        endpoint = cached_endpoint(owner.namespace, region)
-        if endpoint is None:
-            endpoint = await blocking(endpoint_for, owner.namespace, region)
+        endpoint = await endpoint_for(owner.namespace, region)
     except Exception as error:  # noqa: BLE001 - reported in the condition; the fleet holds
         secret = region.livekit.credentials_secret
         return None, f"cannot read Secret {secret} (keys api-key, api-secret): {error}"[:300]
@@ -382,9 +359,8 @@ async def idle_first(
     changed = [p for p in pods if p.deletion_cost != str(loads[p.name])]
     await asyncio.gather(
         *(
-            blocking(
-                kube.annotate, "Pod", pod.namespace, pod.name,
-                {DELETION_COST: str(loads[pod.name])},
+            kube.annotate(
+                "Pod", pod.namespace, pod.name, {DELETION_COST: str(loads[pod.name])}
             )
             for pod in changed
         )
@@ -402,9 +378,11 @@ def _observed(
     return {}
 
 
-def _apply(owner: Owner, spec: VoiceAgentSpec, region: RegionSpec, decision: Decision) -> None:
+async def _apply(
+    owner: Owner, spec: VoiceAgentSpec, region: RegionSpec, decision: Decision
+) -> None:
     for manifest in region_objects(owner, spec, region, decision.replicas):
-        kube.apply(manifest)
+        await kube.apply(manifest)
 
 
 def _export(

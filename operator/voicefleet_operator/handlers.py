@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any
 
 import kopf
 import pydantic
@@ -17,28 +15,16 @@ from voicefleet_operator.kube import OWNED_KINDS, Kube
 from voicefleet_operator.render import Owner, region_objects
 from voicefleet_operator.spec import GROUP, PLURAL, VERSION, RegionSpec, VoiceAgentSpec
 
-T = TypeVar("T")
-
 RESOURCE = (GROUP, VERSION, PLURAL)
 kube = Kube()
 # The generation of each VoiceAgent whose objects were last applied, by (namespace, name).
 applied_generations: dict[tuple[str, str], int] = {}
 
 # Reconciles in flight: enough to keep the API server busy, few enough that each VoiceAgent
-# finishes soon instead of all of a large fleet finishing together at the end.
-RECONCILE_CONCURRENCY = 8
+# finishes soon instead of all of a large fleet finishing together at the end, and that the
+# autoscaler's calls find a free connection.
+RECONCILE_CONCURRENCY = 4
 _reconciles = asyncio.Semaphore(RECONCILE_CONCURRENCY)
-# The client library blocks, so its calls run on threads, one connection each. The autoscaler
-# has lanes of its own: a scale decision must not queue behind a large fleet's applies.
-RECONCILE_LANES = ThreadPoolExecutor(24, thread_name_prefix="reconcile")
-AUTOSCALER_LANES = ThreadPoolExecutor(16, thread_name_prefix="autoscaler")
-
-
-async def blocking(
-    function: Callable[..., T], *args: Any, lanes: ThreadPoolExecutor = RECONCILE_LANES
-) -> T:
-    """`function(*args)` on one of the lanes' threads, awaited."""
-    return await asyncio.get_running_loop().run_in_executor(lanes, function, *args)
 
 
 @kopf.on.startup()
@@ -100,13 +86,12 @@ async def _reconcile(body: kopf.Body, status: kopf.Status, logger: kopf.Logger, 
         for manifest in region_objects(owner, spec, region, _replicas(status, region))
     ]
     # Independent objects: apply them side by side, the API server does the ordering.
-    await asyncio.gather(*(blocking(kube.apply, manifest) for manifest in manifests))
-    if await blocking(kube.serves, "PrometheusRule"):
-        await blocking(kube.apply, slo_rule(owner, spec))
+    await asyncio.gather(*(kube.apply(manifest) for manifest in manifests))
+    if await kube.serves("PrometheusRule"):
+        await kube.apply(slo_rule(owner, spec))
     removed: set[str] = set()
-    # Read on the event loop: kopf updates its indexes there.
     if _may_have_stale_regions(owner, spec, index):
-        removed = await blocking(prune_regions, owner, {r.name for r in spec.regions})
+        removed = await prune_regions(owner, {r.name for r in spec.regions})
     if removed:
         logger.info(f"removed regions no longer in the spec: {', '.join(sorted(removed))}")
     # The status has one writer, the autoscaler: it reports this generation as observed
@@ -144,13 +129,13 @@ def _may_have_stale_regions(owner: Owner, spec: VoiceAgentSpec, deployments: Any
     )
 
 
-def prune_regions(owner: Owner, keep: set[str]) -> set[str]:
+async def prune_regions(owner: Owner, keep: set[str]) -> set[str]:
     """Delete the objects of regions that left the spec; return their names."""
     removed: set[str] = set()
     for kind in OWNED_KINDS:
-        for item in kube.list(kind, owner.namespace, f"voicefleet.io/agent={owner.name}"):
+        for item in await kube.list(kind, owner.namespace, f"voicefleet.io/agent={owner.name}"):
             region = item["metadata"].get("labels", {}).get("voicefleet.io/region")
             if region and region not in keep:
-                kube.delete(kind, owner.namespace, item["metadata"]["name"])
+                await kube.delete(kind, owner.namespace, item["metadata"]["name"])
                 removed.add(region)
     return removed

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 from kubernetes import client
 
 from voicefleet_operator.spec import GROUP, KIND, PLURAL, VERSION
 
 FIELD_MANAGER = "voicefleet-operator"
+CONNECTIONS = 64
+TIMEOUT = aiohttp.ClientTimeout(total=30)
 
 
 @dataclass(frozen=True)
@@ -40,22 +44,40 @@ OWNED_KINDS = ("Deployment", "ConfigMap", "Service", "PodDisruptionBudget")
 
 
 class Kube:
-    """The few API calls the operator makes, on one shared ApiClient."""
+    """The few API calls the operator makes, over one aiohttp session on the event loop: no
+    thread per request, and a connection pool shared by every handler."""
 
-    def __init__(self, api: client.ApiClient | None = None) -> None:
-        self._api = api
+    def __init__(self) -> None:
+        self._configuration: client.Configuration | None = None
+        self._session: aiohttp.ClientSession | None = None
 
     def use(self, configuration: client.Configuration) -> None:
         """Talk to the cluster `configuration` describes (loaded after the handlers exist)."""
-        self._api = client.ApiClient(configuration)
+        self._configuration = configuration
 
     @property
-    def api(self) -> client.ApiClient:
-        if self._api is None:
-            self._api = client.ApiClient()
-        return self._api
+    def configuration(self) -> client.Configuration:
+        if self._configuration is None:
+            raise RuntimeError("no cluster configured: call Kube.use() first")
+        return self._configuration
 
-    def _call(
+    def _open(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            cfg = self.configuration
+            tls: ssl.SSLContext | bool = False
+            if cfg.verify_ssl:
+                tls = ssl.create_default_context(cafile=cfg.ssl_ca_cert)
+            if cfg.cert_file and isinstance(tls, ssl.SSLContext):
+                tls.load_cert_chain(cfg.cert_file, cfg.key_file)
+            connector = aiohttp.TCPConnector(limit=CONNECTIONS, ssl=tls)
+            self._session = aiohttp.ClientSession(cfg.host, connector=connector)
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def _call(
         self,
         method: str,
         path: str,
@@ -66,24 +88,26 @@ class Kube:
         """One request: a read's decoded JSON answer, or ApiException for a non-2xx status.
         Writes return None: the objects sent back are never read here, and decoding them
         would cost more CPU than sending the request."""
-        _, url, headers, payload, _ = self.api.param_serialize(
-            method,
-            path,
-            query_params=query,
-            header_params={"Content-Type": content_type, "Accept": "application/json"},
-            body=body,
-            auth_settings=["BearerToken"],
-        )
-        response = self.api.call_api(method, url, header_params=headers, body=payload)
-        data = response.read()
-        if not 200 <= response.status < 300:
-            raise client.ApiException(status=response.status, reason=response.reason, body=data)
+        headers = {"Content-Type": content_type, "Accept": "application/json"}
+        # Asked per request: for in-cluster tokens this re-reads the rotated token file.
+        token = self.configuration.get_api_key_with_prefix("BearerToken", alias="authorization")
+        if token:
+            headers["Authorization"] = token
+        payload = body if isinstance(body, str | None) else json.dumps(body)
+        async with self._open().request(
+            method, path, params=query, data=payload, headers=headers, timeout=TIMEOUT
+        ) as response:
+            data = await response.read()
+            if not 200 <= response.status < 300:
+                raise client.ApiException(
+                    status=response.status, reason=response.reason, body=data.decode()
+                )
         return json.loads(data) if data and method == "GET" else None
 
-    def apply(self, manifest: dict[str, Any]) -> None:
+    async def apply(self, manifest: dict[str, Any]) -> None:
         """Server-side apply: we own exactly the fields we send, others keep theirs."""
         meta = manifest["metadata"]
-        self._call(
+        await self._call(
             "PATCH",
             KINDS[manifest["kind"]].path(meta["namespace"], meta["name"]),
             query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
@@ -92,8 +116,8 @@ class Kube:
             body=json.dumps(manifest),
         )
 
-    def list(self, kind: str, namespace: str, label_selector: str) -> list[dict[str, Any]]:
-        result = self._call(
+    async def list(self, kind: str, namespace: str, label_selector: str) -> list[dict[str, Any]]:
+        result = await self._call(
             "GET",
             KINDS[kind].path(namespace),
             query=[("labelSelector", label_selector)],
@@ -101,9 +125,9 @@ class Kube:
         items: list[dict[str, Any]] = result.get("items", [])
         return items
 
-    def delete(self, kind: str, namespace: str, name: str) -> None:
+    async def delete(self, kind: str, namespace: str, name: str) -> None:
         try:
-            self._call(
+            await self._call(
                 "DELETE",
                 KINDS[kind].path(namespace, name),
                 body={"propagationPolicy": "Background"},
@@ -112,41 +136,44 @@ class Kube:
             if error.status != 404:
                 raise
 
-    def annotate(self, kind: str, namespace: str, name: str, annotations: dict[str, str]) -> None:
-        self._call(
+    async def annotate(
+        self, kind: str, namespace: str, name: str, annotations: dict[str, str]
+    ) -> None:
+        await self._call(
             "PATCH",
             KINDS[kind].path(namespace, name),
             content_type="application/merge-patch+json",
             body={"metadata": {"annotations": annotations}},
         )
 
-    def secret(self, namespace: str, name: str) -> dict[str, str]:
+    async def secret(self, namespace: str, name: str) -> dict[str, str]:
         """A Secret's data, decoded."""
-        data = self._call("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}").get("data", {})
+        secret = await self._call("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}")
+        data = secret.get("data", {})
         return {key: base64.b64decode(value).decode() for key, value in data.items()}
 
-    def serves(self, kind: str) -> bool:
+    async def serves(self, kind: str) -> bool:
         """Whether the API server serves `kind`, e.g. PrometheusRule once the Prometheus
         Operator is installed."""
         target = KINDS[kind]
         try:
-            listing = self._call("GET", f"/apis/{target.group_version}")
+            listing = await self._call("GET", f"/apis/{target.group_version}")
         except client.ApiException as error:
             if error.status == 404:
                 return False
             raise
         return any(r.get("name") == target.plural for r in listing.get("resources", []))
 
-    def patch_status(self, namespace: str, name: str, changes: dict[str, Any]) -> None:
+    async def patch_status(self, namespace: str, name: str, changes: dict[str, Any]) -> None:
         """Merge-patch fields of a VoiceAgent's status."""
-        self._call(
+        await self._call(
             "PATCH",
             f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}/status",
             content_type="application/merge-patch+json",
             body={"status": changes},
         )
 
-    def post_event(self, body: dict[str, Any], type_: str, reason: str, message: str) -> None:
+    async def post_event(self, body: dict[str, Any], type_: str, reason: str, message: str) -> None:
         """A core/v1 Event about a VoiceAgent, as `kubectl describe` shows them."""
         meta = body["metadata"]
         now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
@@ -169,4 +196,4 @@ class Kube:
             "lastTimestamp": now,
             "count": 1,
         }
-        self._call("POST", f"/api/v1/namespaces/{meta['namespace']}/events", body=event)
+        await self._call("POST", f"/api/v1/namespaces/{meta['namespace']}/events", body=event)

@@ -18,8 +18,6 @@ from voicefleet_operator import handlers
 from voicefleet_operator.autoscaler import collectors
 from voicefleet_operator.livekit_load import receive_webhook
 
-CONNECTIONS = 64
-
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="voicefleet-operator", description=__doc__)
@@ -80,9 +78,6 @@ def load_kubernetes_config() -> None:
         kube_config.load_incluster_config(client_configuration=configuration)
     except kube_config.ConfigException:
         kube_config.load_kube_config(client_configuration=configuration)
-    # Handlers apply objects from many threads: keep a connection for each instead of a new
-    # TLS handshake per request.
-    configuration.connection_pool_maxsize = CONNECTIONS
     handlers.kube.use(configuration)
 
 
