@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from agent_common import Span, SpanReceiver, livekit_server, start_worker
+from agent_common import livekit_server, start_worker
 
 from voicefleet_agent.loadtest import (
     FRAME_SAMPLES,
@@ -48,6 +48,7 @@ from voicefleet_agent.loadtest import (
     run_loadtest,
 )
 from voicefleet_operator.local.livekit import LiveKitServer
+from voicefleet_operator.local.otlp import OTLPReceiver, ReceivedSpan
 
 VAD_SILENCE = 0.3
 STT_DELAY = 0.4
@@ -93,7 +94,7 @@ class Split:
     tts_ttfb: float
 
 
-def _descendant(trace: list[Span], root: Span, name: str) -> Span | None:
+def _descendant(trace: list[ReceivedSpan], root: ReceivedSpan, name: str) -> ReceivedSpan | None:
     by_id = {s.span_id: s for s in trace}
     for span in trace:
         if span.name != name:
@@ -106,10 +107,10 @@ def _descendant(trace: list[Span], root: Span, name: str) -> Span | None:
     return None
 
 
-def split_turn(turn: Turn, trace: list[Span]) -> Split | None:
+def split_turn(turn: Turn, trace: list[ReceivedSpan]) -> Split | None:
     """The worker's view of `turn`: the reply whose end of speech is nearest the caller's."""
     ends = sorted(s.start for s in trace if s.name == "stt")
-    best: tuple[float, Span, float] | None = None
+    best: tuple[float, ReceivedSpan, float] | None = None
     for reply in (s for s in trace if s.name == "agent_turn" and "lk.e2e_latency" in s.attributes):
         eos = max((e for e in ends if e <= reply.start), default=None)
         if eos is not None and (best is None or abs(eos - turn.ended) < abs(best[0] - turn.ended)):
@@ -129,9 +130,9 @@ def split_turn(turn: Turn, trace: list[Span]) -> Split | None:
     )
 
 
-def traces_by_room(spans: Sequence[Span]) -> dict[str, list[Span]]:
+def traces_by_room(spans: Sequence[ReceivedSpan]) -> dict[str, list[ReceivedSpan]]:
     """Each session's spans by its room's SID, read off the job's root span."""
-    by_trace: dict[str, list[Span]] = {}
+    by_trace: dict[str, list[ReceivedSpan]] = {}
     for span in spans:
         by_trace.setdefault(span.trace_id, []).append(span)
     return {
@@ -141,7 +142,7 @@ def traces_by_room(spans: Sequence[Span]) -> dict[str, list[Span]]:
     }
 
 
-async def wait_for_traces(receiver: SpanReceiver, rooms: set[str]) -> dict[str, list[Span]]:
+async def wait_for_traces(receiver: OTLPReceiver, rooms: set[str]) -> dict[str, list[ReceivedSpan]]:
     """Every session's trace (sent when its job ends), or what arrived within TRACE_WAIT."""
     deadline = time.monotonic() + TRACE_WAIT
     while True:
@@ -216,7 +217,7 @@ def report_splits(splits: list[Split], path: list[float]) -> None:
         )
 
 
-async def run(livekit: LiveKitServer, otlp: SpanReceiver, callers: int, turns: int) -> None:
+async def run(livekit: LiveKitServer, otlp: OTLPReceiver, callers: int, turns: int) -> None:
     options = LoadTestOptions(
         url=livekit.url,
         api_key=livekit.api_key,
@@ -233,7 +234,9 @@ async def run(livekit: LiveKitServer, otlp: SpanReceiver, callers: int, turns: i
     print_report(report, traces, path)
 
 
-def print_report(report: LoadTestReport, traces: dict[str, list[Span]], path: list[float]) -> None:
+def print_report(
+    report: LoadTestReport, traces: dict[str, list[ReceivedSpan]], path: list[float]
+) -> None:
     print(
         f"turns completed {report.turns_completed}/{report.turns_attempted}, "
         f"errors {len(report.errors)}"
@@ -260,7 +263,7 @@ def print_report(report: LoadTestReport, traces: dict[str, list[Span]], path: li
 
 
 async def main(callers: int, turns: int) -> None:
-    otlp = SpanReceiver()
+    otlp = OTLPReceiver()
     with tempfile.TemporaryDirectory() as tmp, livekit_server(Path(tmp)) as livekit:
         worker = start_worker(livekit, Path(tmp) / "worker", config(otlp.url))
         try:

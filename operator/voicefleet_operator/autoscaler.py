@@ -198,7 +198,7 @@ class Autoscaler:
         if applied is None:
             return  # nothing applied yet: no fleet to size, no status to report
         owner = Owner(meta["name"], meta["namespace"], meta["uid"])
-        agent_name = spec.agent_name or owner.name
+        agent_name = agent.agent_name
         outcomes = [
             await self._scale_region(body, owner, spec, region, agent_name, indexes)
             for region in spec.regions

@@ -9,101 +9,24 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from prometheus_client.parser import text_string_to_metric_families
 
 from voicefleet_agent.loadtest import Caller, LoadTestOptions, caller_token
 from voicefleet_operator.local.livekit import LiveKitServer
+from voicefleet_operator.local.otlp import OTLPReceiver
 from voicefleet_operator.local.process import Process, free_port
 
 READY_TIMEOUT = 30.0
-
-
-@dataclass
-class ReceivedSpan:
-    name: str
-    trace_id: str
-    span_id: str
-    parent_id: str
-    start_ns: int
-    end_ns: int
-    attributes: dict[str, Any]
-    resource: dict[str, Any]
-
-
-def _value(v: Any) -> Any:
-    kind = v.WhichOneof("value")
-    return getattr(v, kind) if kind else None
-
-
-class OTLPReceiver:
-    """An OTLP/HTTP trace endpoint (POST /v1/traces, protobuf), keeping what it receives."""
-
-    def __init__(self) -> None:
-        self.spans: list[ReceivedSpan] = []
-        self._lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                if self.path != "/v1/traces":
-                    self.send_response(404)
-                    self.end_headers()
-                    return
-                request = trace_service_pb2.ExportTraceServiceRequest()
-                request.ParseFromString(body)
-                receiver._store(request)
-                reply = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", str(len(reply)))
-                self.end_headers()
-                self.wfile.write(reply)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def _store(self, request: trace_service_pb2.ExportTraceServiceRequest) -> None:
-        for resource_spans in request.resource_spans:
-            resource = {a.key: _value(a.value) for a in resource_spans.resource.attributes}
-            for scope_spans in resource_spans.scope_spans:
-                for s in scope_spans.spans:
-                    span = ReceivedSpan(
-                        name=s.name,
-                        trace_id=s.trace_id.hex(),
-                        span_id=s.span_id.hex(),
-                        parent_id=s.parent_span_id.hex(),
-                        start_ns=s.start_time_unix_nano,
-                        end_ns=s.end_time_unix_nano,
-                        attributes={a.key: _value(a.value) for a in s.attributes},
-                        resource=resource,
-                    )
-                    with self._lock:
-                        self.spans.append(span)
-
-    def snapshot(self) -> list[ReceivedSpan]:
-        with self._lock:
-            return list(self.spans)
-
-    def close(self) -> None:
-        self.server.shutdown()
 
 
 @pytest.fixture(scope="session")

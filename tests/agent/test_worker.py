@@ -16,8 +16,6 @@ import pytest
 
 from tests.agent.conftest import (
     AgentWorker,
-    OTLPReceiver,
-    ReceivedSpan,
     calling,
     eventually,
     http_get,
@@ -26,6 +24,7 @@ from tests.agent.conftest import (
 from voicefleet_agent.loadtest import Caller, utterance_pcm
 from voicefleet_agent.providers import OFFLINE_LABEL
 from voicefleet_operator.local.livekit import LiveKitServer
+from voicefleet_operator.local.otlp import OTLPReceiver, ReceivedSpan
 
 OFFLINE = [{"provider": "offline"}]
 STAGE_HISTOGRAMS = (
