@@ -22,7 +22,14 @@ import pydantic
 from prometheus_client import Counter, Gauge
 
 from voicefleet_operator import conditions as cond
-from voicefleet_operator.handlers import RESOURCE, applied_generations, current_replicas, kube
+from voicefleet_operator.handlers import (
+    RESOURCE,
+    applied_generations,
+    current_replicas,
+    deployed_regions,
+    kube,
+    remembered_specs,
+)
 from voicefleet_operator.livekit_load import Collectors, DemandChanged, Endpoint
 from voicefleet_operator.policy import Decision, Stabilizer
 from voicefleet_operator.render import Owner, region_objects
@@ -56,12 +63,16 @@ DECISIONS = Counter(
 )
 
 
+# The watch handlers below are coroutines, though they never await: kopf runs plain functions
+# in a thread pool, a hand-off that costs more than the handler itself on every watch event,
+# and asyncio's wake-up event is not safe to set from another thread.
 @kopf.index("apps", "v1", "deployments", labels={"app.kubernetes.io/managed-by": "voicefleet"})
-def fleet_deployments(
+async def fleet_deployments(
     *, namespace: str | None, labels: kopf.Labels, status: kopf.Status, **_: Any
 ) -> dict[tuple[str, str, str], dict[str, Any]]:
     """Worker Deployments' status by (namespace, VoiceAgent, region)."""
     key = _fleet_key(namespace, labels)
+    deployed_regions.setdefault(key[:2], set()).add(key[2])
     autoscaler.changed(key[:2])  # e.g. a worker became ready: report it now
     return {key: dict(status)}
 
@@ -72,7 +83,7 @@ def _fleet_key(namespace: str | None, labels: kopf.Labels) -> tuple[str, str, st
 
 
 @kopf.index("", "v1", "pods", labels={"app.kubernetes.io/managed-by": "voicefleet"})
-def fleet_pods(
+async def fleet_pods(
     *, namespace: str | None, labels: kopf.Labels, meta: kopf.Meta, status: kopf.Status, **_: Any
 ) -> dict[tuple[str, str, str], WorkerPod] | None:
     """Live worker pods by (namespace, VoiceAgent, region)."""
@@ -116,6 +127,7 @@ class RegionOutcome:
     unreachable: str | None = None
     holding: str | None = None
     scaled: bool = False
+    pending: bool = False  # the region's endpoint has not answered its first poll yet
 
 
 class Autoscaler:
@@ -184,6 +196,7 @@ class Autoscaler:
     def forget(self, key: tuple[str, str]) -> None:
         self.agents.pop(key, None)
         applied_generations.pop(key, None)
+        deployed_regions.pop(key, None)
         for region_key in [k for k in self.applied if k[:2] == key]:
             self.applied.pop(region_key)
             stabilizers.pop(region_key, None)
@@ -203,6 +216,10 @@ class Autoscaler:
             await self._scale_region(body, owner, spec, region, agent_name, indexes)
             for region in spec.regions
         ]
+        if any(o.pending for o in outcomes):
+            # Nothing to report before LiveKit first answers (or fails to): reporting it as
+            # unreachable would be a false alarm, and the first poll wakes this VoiceAgent.
+            return
         unreachable = [o.unreachable for o in outcomes if o.unreachable]
         if unreachable and _was_reachable(status):
             await kube.post_event(body, "Warning", "LiveKitUnreachable",
@@ -233,7 +250,7 @@ class Autoscaler:
         current = self.applied.get(key) or current_replicas(
             body.get("status"), region.name, region.min_replicas
         )
-        demand, why = await _demand(owner, spec, region, agent_name, self.demand_changed)
+        demand, why, pending = await _demand(owner, spec, region, agent_name, self.demand_changed)
         stabilizer = stabilizers.setdefault(key, Stabilizer())
         decision = stabilizer.decide(time.time(), current, demand, spec.scaling, region)
         if decision.replicas < current:
@@ -252,6 +269,7 @@ class Autoscaler:
             },
             unreachable=None if demand is not None else f"{region.name}: {why}",
             holding=decision.reason if decision.holding else None,
+            pending=pending,
         )
         if decision.changed_from(current):
             await _apply(owner, spec, region, decision)
@@ -297,12 +315,13 @@ autoscaler = Autoscaler()
 
 
 @kopf.on.event(*RESOURCE)
-def track(*, event: kopf.RawEvent, body: kopf.Body, **kwargs: Any) -> None:
+async def track(*, event: kopf.RawEvent, body: kopf.Body, **kwargs: Any) -> None:
     """Keep the loop's view of VoiceAgents current; kopf hands over its live indexes here."""
     autoscaler.indexes = Indexes(kwargs["fleet_deployments"], kwargs["fleet_pods"])
     key = (body.metadata.namespace or "", body.metadata.name or "")
     if event["type"] == "DELETED":
         autoscaler.forget(key)
+        remembered_specs.forget(body.metadata.uid or "")
     else:
         autoscaler.agents[key] = Tracked.of(body)
         autoscaler.changed(key)
@@ -326,17 +345,20 @@ async def _demand(
     region: RegionSpec,
     agent_name: str,
     changed: DemandChanged,
-) -> tuple[int | None, str]:
+) -> tuple[int | None, str, bool]:
+    """The agent's sessions at the region's endpoint (None: unknown, and why), and whether
+    the endpoint is yet to answer its first poll."""
     try:
         endpoint = await endpoint_for(owner.namespace, region)
     except Exception as error:  # noqa: BLE001 - reported in the condition; the fleet holds
         secret = region.livekit.credentials_secret
-        return None, f"cannot read Secret {secret} (keys api-key, api-secret): {error}"[:300]
+        why = f"cannot read Secret {secret} (keys api-key, api-secret): {error}"[:300]
+        return None, why, False
     interval = spec.scaling.poll_interval_seconds
     collector = collectors.get(endpoint, interval, changed)
     snapshot = collector.snapshot
     demand = snapshot.demand(agent_name, max_age=3 * interval + 5, now=time.time())
-    return demand, snapshot.error or "LiveKit data is stale"
+    return demand, snapshot.error or "LiveKit data is stale", snapshot.pending
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import ssl
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +18,7 @@ from voicefleet_operator.spec import GROUP, KIND, PLURAL, VERSION
 FIELD_MANAGER = "voicefleet-operator"
 CONNECTIONS = 64
 TIMEOUT = aiohttp.ClientTimeout(total=30)
+TOKEN_TTL_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -50,10 +52,13 @@ class Kube:
     def __init__(self) -> None:
         self._configuration: client.Configuration | None = None
         self._session: aiohttp.ClientSession | None = None
+        self._token_value: str | None = None
+        self._token_read = float("-inf")
 
     def use(self, configuration: client.Configuration) -> None:
         """Talk to the cluster `configuration` describes (loaded after the handlers exist)."""
         self._configuration = configuration
+        self._token_read = float("-inf")
 
     @property
     def configuration(self) -> client.Configuration:
@@ -70,7 +75,9 @@ class Kube:
             if cfg.cert_file and isinstance(tls, ssl.SSLContext):
                 tls.load_cert_chain(cfg.cert_file, cfg.key_file)
             connector = aiohttp.TCPConnector(limit=CONNECTIONS, ssl=tls)
-            self._session = aiohttp.ClientSession(cfg.host, connector=connector)
+            # The user agent names the field manager of writes without an explicit one.
+            agent = {"User-Agent": FIELD_MANAGER}
+            self._session = aiohttp.ClientSession(cfg.host, connector=connector, headers=agent)
         return self._session
 
     async def close(self) -> None:
@@ -89,9 +96,7 @@ class Kube:
         Writes return None: the objects sent back are never read here, and decoding them
         would cost more CPU than sending the request."""
         headers = {"Content-Type": content_type, "Accept": "application/json"}
-        # Asked per request: for in-cluster tokens this re-reads the rotated token file.
-        token = self.configuration.get_api_key_with_prefix("BearerToken", alias="authorization")
-        if token:
+        if token := self._token():
             headers["Authorization"] = token
         payload = body if isinstance(body, str | None) else json.dumps(body)
         async with self._open().request(
@@ -103,6 +108,16 @@ class Kube:
                     status=response.status, reason=response.reason, body=data.decode()
                 )
         return json.loads(data) if data and method == "GET" else None
+
+    def _token(self) -> str | None:
+        """The bearer token, asked of the client configuration every few seconds: its refresh
+        hook re-reads a rotated in-cluster token, but rebuilds settings on every call."""
+        now = time.monotonic()
+        if now - self._token_read > TOKEN_TTL_SECONDS:
+            cfg = self.configuration
+            self._token_value = cfg.get_api_key_with_prefix("BearerToken", alias="authorization")
+            self._token_read = now
+        return self._token_value
 
     async def apply(self, manifest: dict[str, Any]) -> None:
         """Server-side apply: we own exactly the fields we send, others keep theirs."""

@@ -64,6 +64,8 @@ class Snapshot:
     sessions: Counter[str] = field(default_factory=Counter)
     polled_at: float = 0.0
     error: str | None = None
+    # Before the first poll has answered: nothing is known yet, not even that LiveKit is down.
+    pending: bool = False
 
     def demand(self, agent_name: str, max_age: float, now: float) -> int | None:
         """Sessions of the agent, or None when the data is missing or stale."""
@@ -84,7 +86,7 @@ class Collector:
         self.endpoint = endpoint
         self.interval = interval
         self.changed = changed
-        self.snapshot = Snapshot(error="not polled yet")
+        self.snapshot = Snapshot(error="not polled yet", pending=True)
         self.polls = 0
         self._dispatches: dict[str, frozenset[str]] = {}
         # Participants seen in webhooks, per room: ListRooms counts lag by seconds.
@@ -142,7 +144,7 @@ class Collector:
         except Exception as error:  # noqa: BLE001 - any failure means LiveKit is unreadable
             reason = _reason(error)
             POLL_ERRORS.labels(self.endpoint.url, reason).inc()
-            if self.snapshot.error is None:
+            if self.snapshot.error is None or self.snapshot.pending:
                 self.changed(None)  # every fleet of this endpoint holds now
             self.snapshot = Snapshot(error=f"{reason}: {error}"[:300], polled_at=time.time())
             return

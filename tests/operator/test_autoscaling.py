@@ -181,6 +181,11 @@ async def test_unreadable_worker_load_holds_scale_down(
         workers.close()
 
 
+def warnings_about(cluster: LocalCluster, name: str) -> str:
+    selector = f"type=Warning,involvedObject.name={name}"
+    return cluster.kubectl("get", "events", "-n", NS, f"--field-selector={selector}")
+
+
 async def test_unreachable_livekit_holds_replicas_then_recovers(
     cluster: LocalCluster, namespace: str, tmp_path: Path
 ) -> None:
@@ -194,6 +199,8 @@ async def test_unreachable_livekit_holds_replicas_then_recovers(
             eventually,
             lambda: condition(cluster, "flaky", "LiveKitReachable").get("status") == "True",
         )
+        # No false alarm while the endpoint's first poll was on its way.
+        assert "LiveKitUnreachable" not in warnings_about(cluster, "flaky")
         flaky.stop()
         reason = await asyncio.to_thread(
             eventually,
@@ -205,11 +212,7 @@ async def test_unreachable_livekit_holds_replicas_then_recovers(
         assert reason["reason"] == "LiveKitUnreachable"
         assert deployment_replicas(cluster, "flaky-local") == 2
         await asyncio.to_thread(
-            eventually,
-            lambda: (
-                "LiveKitUnreachable"
-                in cluster.kubectl("get", "events", "-n", NS, "--field-selector=type=Warning")
-            ),
+            eventually, lambda: "LiveKitUnreachable" in warnings_about(cluster, "flaky")
         )
         await asyncio.sleep(3)  # longer than the scale-down window: still held
         assert deployment_replicas(cluster, "flaky-local") == 2
