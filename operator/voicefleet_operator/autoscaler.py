@@ -197,6 +197,8 @@ class Autoscaler:
         self.agents.pop(key, None)
         applied_generations.pop(key, None)
         deployed_regions.pop(key, None)
+        for region_key in [k for k in _exported if k[:2] == key]:
+            _unexport(region_key)
         for region_key in [k for k in self.applied if k[:2] == key]:
             self.applied.pop(region_key)
             stabilizers.pop(region_key, None)
@@ -280,8 +282,7 @@ class Autoscaler:
             outcome.entry.update(lastScaleTime=cond.now_rfc3339(), lastScaleReason=decision.reason)
             outcome.scaled = True
         self.applied[key] = decision.replicas
-        _export(labels, outcome.entry, demand, region)
-        REACHABLE.labels(*labels, region.livekit.url).set(demand is not None)
+        _export(key, labels, outcome.entry, demand, region)
         return outcome
 
 
@@ -407,16 +408,57 @@ async def _apply(
         await kube.apply(manifest)
 
 
+@dataclass(frozen=True)
+class Exported:
+    """A region's gauge values as last set, under the labels they were set with."""
+
+    labels: tuple[str, str, str]
+    endpoint: str
+    values: tuple[int | None, ...]
+
+    @property
+    def series(self) -> tuple[str, ...]:
+        return (*self.labels, self.endpoint)
+
+
+# By (namespace, VoiceAgent, region).
+_exported: dict[tuple[str, str, str], Exported] = {}
+_REGION_GAUGES = (DESIRED, REPLICAS, READY, CAPACITY, MAX, DEMAND)
+
+
 def _export(
-    labels: tuple[str, str, str], entry: dict[str, Any], demand: int | None, region: RegionSpec
+    key: tuple[str, str, str],
+    labels: tuple[str, str, str],
+    entry: dict[str, Any],
+    demand: int | None,
+    region: RegionSpec,
 ) -> None:
-    DESIRED.labels(*labels).set(entry["desiredReplicas"])
-    REPLICAS.labels(*labels).set(entry["replicas"])
-    READY.labels(*labels).set(entry["readyReplicas"])
-    CAPACITY.labels(*labels).set(entry["capacity"])
-    MAX.labels(*labels).set(region.max_replicas)
-    if demand is not None:
-        DEMAND.labels(*labels).set(demand)
+    """Set the region's gauges; most ticks of a large fleet change none, and skip the work."""
+    values = (entry["desiredReplicas"], entry["replicas"], entry["readyReplicas"],
+              entry["capacity"], region.max_replicas, demand)  # fmt: skip
+    exported = Exported(labels, region.livekit.url, values)
+    previous = _exported.get(key)
+    if previous == exported:
+        return
+    if previous is not None and previous.series != exported.series:
+        _unexport(key)  # the agent name or endpoint changed: drop the old series
+    _exported[key] = exported
+    for gauge, value in zip(_REGION_GAUGES, values, strict=True):
+        if value is not None:  # unknown demand keeps its last known value
+            gauge.labels(*labels).set(value)
+    REACHABLE.labels(*labels, exported.endpoint).set(demand is not None)
+
+
+def _unexport(key: tuple[str, str, str]) -> None:
+    """Remove the series of a region that is gone."""
+    exported = _exported.pop(key, None)
+    if exported is None:
+        return
+    for gauge in _REGION_GAUGES:
+        with contextlib.suppress(KeyError):
+            gauge.remove(*exported.labels)
+    with contextlib.suppress(KeyError):
+        REACHABLE.remove(*exported.labels, exported.endpoint)
 
 
 @dataclass(frozen=True)

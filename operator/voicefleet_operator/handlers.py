@@ -41,7 +41,7 @@ class RememberedSpecs(kopf.DiffBaseStorage):
         self._essences: dict[str, kopf.BodyEssence] = {}
 
     def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
-        if extra_fields:
+        if any(path[0] != "spec" for path in extra_fields or ()):
             return super().build(body=body, extra_fields=extra_fields)
         # The spec alone is what the handlers act on. kopf's default copies the whole object,
         # status and managed fields included, on every watch event, then drops most of it.
@@ -67,6 +67,11 @@ class UnmarkedProgress(kopf.AnnotationsProgressStorage):
 
     def _store_marker(self, prefix: str, patch: kopf.Patch, body: kopf.Body) -> None:
         pass
+
+    def clear(self, *, essence: kopf.BodyEssence) -> kopf.BodyEssence:
+        # An essence without metadata has no bookkeeping annotations to strip: spare the copy
+        # kopf makes of it on every watch event.
+        return essence if "metadata" not in essence else super().clear(essence=essence)
 
 
 @kopf.on.startup()

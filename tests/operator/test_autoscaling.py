@@ -262,3 +262,29 @@ def _read(url: str) -> str:
 
     with urllib.request.urlopen(url, timeout=5) as response:
         return str(response.read().decode())
+
+
+async def test_region_gauges_follow_the_fleet_and_leave_with_it(
+    cluster: LocalCluster, namespace: str, operator: RunningOperator, livekit: LiveKitServer
+) -> None:
+    add_credentials(cluster, "lk-gauged", livekit)
+    manifest = scaling_agent("gauged", livekit, "lk-gauged")
+    manifest["spec"]["agentName"] = "gauged"
+    manifest["spec"]["regions"][0]["minReplicas"] = 2
+    series = f'agent="gauged",namespace="{NS}",region="local"'  # exposed in name order
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(manifest))
+    metrics = await asyncio.to_thread(
+        eventually,
+        lambda: (
+            (text := _read(operator.metrics_url))
+            and f"voicefleet_operator_desired_replicas{{{series}}} 2.0" in text
+            and text
+        ),
+    )
+    assert f"voicefleet_operator_max_replicas{{{series}}} 6.0" in metrics
+    endpoint = f'agent="gauged",endpoint="{livekit.url}",namespace="{NS}",region="local"'
+    reachable = f"voicefleet_operator_livekit_reachable{{{endpoint}}} 1.0"
+    assert reachable in metrics
+
+    cluster.kubectl("delete", "voiceagent", "gauged", "-n", NS)
+    await asyncio.to_thread(eventually, lambda: 'agent="gauged"' not in _read(operator.metrics_url))
