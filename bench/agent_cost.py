@@ -2,9 +2,11 @@
 session at 1/4/8/16 concurrent sessions, plus process start → ready-for-jobs time.
 
 Simulated providers (no STT/LLM/TTS compute; VAD, audio I/O and the framework run for real),
-so the figures are the worker's own cost, the floor under any provider's. Only the worker's
-process tree is measured (main process, forkserver, job processes, and the CPU of job processes
-that have exited); the simulated callers run in this process.
+so the figures are the worker's own cost, the floor under any provider's. The simulated STT
+segments speech with an energy gate, as cheap for the worker as a remote STT's endpointing, so
+Silero runs once per session as it does with Deepgram. Only the worker's process tree is
+measured (main process, forkserver, job processes, and the CPU of job processes that have
+exited); the simulated callers run in this process.
 
 Two views of each figure:
     total     everything the worker spent during the run ÷ session-seconds, so the worker's

@@ -8,6 +8,10 @@ is voicefleet's and the framework's own cost plus the audio path through livekit
 
 The three turn-end delays all count from the end of speech and run concurrently, so the
 longest of them decides when the turn ends. Target: p95 overhead ≤ 30 ms over ≥ 50 turns.
+The simulated STT, like a remote one, counts its delay from the last voiced audio it receives,
+whereas the worker's end of speech (below) is Silero's estimate, which trails it by about
+100–130 ms: with the STT delay the longest, as here, the worker's own voice-to-voice is shorter
+than the configured stages and its overhead row below is negative by about that much.
 
 Each turn is then split with the worker's own trace of it (same host, same wall clock):
 

@@ -172,7 +172,11 @@ def turn_handling(turn: TurnSpec) -> TurnHandlingOptions:
     )
 
 
-def build_stt(spec: STTSpec, vad_model: vad.VAD, env: Mapping[str, str]) -> stt.STT[Any]:
+def build_stt(
+    spec: STTSpec, vad_model: vad.VAD, vad_spec: VADSpec, env: Mapping[str, str]
+) -> stt.STT[Any]:
+    """PocketSphinx decodes the segments of the session's Silero VAD; the simulated STT ends
+    its segments after the same silence as the VAD, so both agree on where an utterance ends."""
     model = resolved_model(spec)
     if spec.provider == "deepgram":
         from livekit.plugins import deepgram
@@ -181,7 +185,10 @@ def build_stt(spec: STTSpec, vad_model: vad.VAD, env: Mapping[str, str]) -> stt.
     if spec.provider == "offline":
         return PocketSphinxSTT(model=model, language=spec.language, vad_model=vad_model)
     return ScriptedSTT(
-        model=model, language=spec.language, vad_model=vad_model, simulation=spec.simulation
+        model=model,
+        language=spec.language,
+        min_silence=vad_spec.min_silence_seconds,
+        simulation=spec.simulation,
     )
 
 
@@ -247,7 +254,7 @@ def build_pipeline(config: AgentConfig, vad_model: vad.VAD, env: Mapping[str, st
     spec = config.pipeline
     if missing := missing_keys(spec, env):
         raise ConfigError(missing[0].message())
-    stts = [build_stt(s, vad_model, env) for s in spec.stt]
+    stts = [build_stt(s, vad_model, spec.vad, env) for s in spec.stt]
     llms = [build_llm(s, env) for s in spec.llm]
     ttss = [build_tts(s, env) for s in spec.tts]
     return Pipeline(

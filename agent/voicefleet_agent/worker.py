@@ -41,8 +41,10 @@ DEFAULT_WORKER_PORT = 8081
 FULL_LOAD = 1.0
 # Job processes kept warm (each holds Silero and the local models): enough for a burst of two.
 WARM_PROCESSES = 2
-CPU_SAMPLE_SECONDS = 0.5
-CPU_WINDOW = 5
+# Each sample walks the process table for the worker's children: once a second, averaged
+# over the last 3 s.
+CPU_SAMPLE_SECONDS = 1.0
+CPU_WINDOW = 3
 STATE_KEY = "voicefleet"
 # Caller audio reaches the VAD in 20 ms frames (the framework's default is 50 ms): the end of
 # speech is seen up to 30 ms sooner for a little more per-frame work.
@@ -196,7 +198,7 @@ def build_server(config: AgentConfig, env: Mapping[str, str]) -> AgentServer:
         drain_timeout=max(1, config.drain_timeout_seconds),
         num_idle_processes=min(config.sessions_per_worker, WARM_PROCESSES),
         port=worker_port(env),
-        preload_modules=["voicefleet_agent.worker"],
+        preload_modules=["voicefleet_agent.worker", "voicefleet_agent.preload"],
     )
     server.rtc_session(entrypoint, agent_name=config.agent_name)
     health = HealthServer(

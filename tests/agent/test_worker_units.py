@@ -17,9 +17,17 @@ from voicefleet_agent import metrics
 from voicefleet_agent.config import AgentConfig, Simulation
 from voicefleet_agent.loadtest import percentile, utterance_pcm
 from voicefleet_agent.logs import REDACTED, RedactingFilter
+from voicefleet_agent.main import LOOP_BLOCK_WARN_VARIABLE, default_environment
 from voicefleet_agent.pipeline import build_llm, load_vad
-from voicefleet_agent.providers import OFFLINE_LABEL, EspeakTTS, PocketSphinxSTT, ToneTTS
+from voicefleet_agent.providers import (
+    OFFLINE_LABEL,
+    EspeakTTS,
+    PocketSphinxSTT,
+    ScriptedSTT,
+    ToneTTS,
+)
 from voicefleet_agent.providers._local_tts import TONE_SECONDS_PER_CHARACTER
+from voicefleet_agent.providers._speech import SAMPLE_RATE, EnergyGate, GateChange
 from voicefleet_agent.worker import worker_load
 from voicefleet_operator.local.process import binary
 
@@ -195,6 +203,80 @@ async def test_offline_tts_speaks_and_offline_stt_hears_it() -> None:
     assert event.alternatives[0].text.strip()
 
 
+STT_FRAME = SAMPLE_RATE // 50  # 20 ms, as the session feeds the STT
+
+
+def _frames(pcm: bytes) -> list[Any]:
+    from livekit import rtc
+
+    size = STT_FRAME * 2
+    return [
+        rtc.AudioFrame(pcm[i : i + size], SAMPLE_RATE, 1, len(pcm[i : i + size]) // 2)
+        for i in range(0, len(pcm), size)
+    ]
+
+
+def _speech_16k(text: str) -> bytes:
+    from voicefleet_agent.loadtest import resample
+
+    return resample(utterance_pcm(text), 48000, SAMPLE_RATE)
+
+
+def _silence(seconds: float) -> bytes:
+    return bytes(int(seconds * SAMPLE_RATE) * 2)
+
+
+async def test_simulated_stt_streams_one_segment_per_utterance_with_its_delay() -> None:
+    from livekit.agents import stt
+
+    speech = _speech_16k("Stop, stop, wait a moment please.")
+    model = ScriptedSTT(
+        model="simulated-stt",
+        language="en-US",
+        min_silence=0.55,
+        simulation=Simulation(delay_seconds=0.3),
+    )
+    stream = model.stream()
+    for frame in _frames(_silence(0.5) + speech + _silence(1.0) + speech + _silence(1.0)):
+        stream.push_frame(frame)
+    stream.end_input()
+    events = [ev async for ev in stream]
+    kinds = [ev.type for ev in events if ev.type != stt.SpeechEventType.INTERIM_TRANSCRIPT]
+    segment = [
+        stt.SpeechEventType.START_OF_SPEECH,
+        stt.SpeechEventType.END_OF_SPEECH,
+        stt.SpeechEventType.FINAL_TRANSCRIPT,
+        stt.SpeechEventType.RECOGNITION_USAGE,
+    ]
+    assert kinds == segment * 2
+    finals = [ev for ev in events if ev.type == stt.SpeechEventType.FINAL_TRANSCRIPT]
+    assert [ev.alternatives[0].text for ev in finals] == [
+        "simulated utterance 1",
+        "simulated utterance 2",
+    ]
+    assert any(ev.type == stt.SpeechEventType.INTERIM_TRANSCRIPT for ev in events)
+    usage = [ev.recognition_usage for ev in events if ev.recognition_usage is not None]
+    speech_seconds = len(speech) / 2 / SAMPLE_RATE
+    assert [u.audio_duration for u in usage] == pytest.approx([speech_seconds] * 2, abs=0.1)
+
+
+def test_energy_gate_is_not_held_open_by_steady_noise() -> None:
+    # Noise above the gate's absolute threshold (-45 dBFS) before, under and after the speech.
+    noise = np.random.default_rng(0).normal(0, 300, SAMPLE_RATE * 4)
+    speech = np.frombuffer(_speech_16k("Hello there, how are you?"), dtype=np.int16)
+    mixed = np.concatenate([noise[:SAMPLE_RATE], speech + noise[: len(speech)], noise])
+    gate = EnergyGate(min_silence=0.55)
+    changes = [
+        (i * 0.02, change)
+        for i, frame in enumerate(_frames(mixed.clip(-32768, 32767).astype(np.int16).tobytes()))
+        if (change := gate.push(frame)) is not None
+    ]
+    speech_end = 1.0 + len(speech) / SAMPLE_RATE
+    assert [change for _, change in changes] == [GateChange.STARTED, GateChange.ENDED]
+    assert changes[0][0] == pytest.approx(1.05, abs=0.1)
+    assert changes[1][0] == pytest.approx(speech_end + 0.55, abs=0.1)
+
+
 def _vad_spec() -> Any:
     return AgentConfig.model_validate(
         {
@@ -207,6 +289,15 @@ def _vad_spec() -> Any:
             },
         }
     ).pipeline.vad
+
+
+def test_loop_monitor_threshold_defaults_to_250_ms_unless_set() -> None:
+    env: dict[str, str] = {}
+    default_environment(env)
+    assert env == {LOOP_BLOCK_WARN_VARIABLE: "250"}
+    env = {LOOP_BLOCK_WARN_VARIABLE: "100"}
+    default_environment(env)
+    assert env == {LOOP_BLOCK_WARN_VARIABLE: "100"}
 
 
 def test_percentile_is_nearest_rank() -> None:

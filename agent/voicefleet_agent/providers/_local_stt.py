@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from abc import abstractmethod
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Never
@@ -23,6 +24,7 @@ from livekit.agents import (
 from voicefleet_agent.config import Simulation
 from voicefleet_agent.providers._speech import (
     SAMPLE_RATE,
+    EnergyGateRecognizeStream,
     SpeechSegmenter,
     VADRecognizeStream,
     stt_failure,
@@ -30,22 +32,16 @@ from voicefleet_agent.providers._speech import (
 
 
 class LocalSTT(stt.STT[Never]):
-    """A streaming STT whose segments come from the session's VAD."""
+    """A streaming STT that finds speech segments itself and recognizes each with a
+    `SpeechSegmenter`."""
 
     def __init__(
-        self,
-        *,
-        provider: str,
-        model: str,
-        language: str,
-        vad_model: vad.VAD,
-        simulation: Simulation | None,
+        self, *, provider: str, model: str, language: str, simulation: Simulation | None
     ) -> None:
         super().__init__(capabilities=stt.STTCapabilities(streaming=True, interim_results=True))
         self._provider = provider
         self._model = model
         self._language = language
-        self._vad_model = vad_model
         self._simulation = simulation
 
     @property
@@ -56,23 +52,16 @@ class LocalSTT(stt.STT[Never]):
     def provider(self) -> str:
         return self._provider
 
-    def segmenter(self) -> SpeechSegmenter:
-        raise NotImplementedError
+    @abstractmethod
+    def segmenter(self) -> SpeechSegmenter: ...
 
+    @abstractmethod
     def stream(
         self,
         *,
         language: NotGivenOr[str] = NOT_GIVEN,
         conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
-    ) -> stt.RecognizeStream:
-        return VADRecognizeStream(
-            owner=self,
-            vad_model=self._vad_model,
-            segmenter=self.segmenter(),
-            language=self._language,
-            simulation=self._simulation,
-            conn_options=conn_options,
-        )
+    ) -> stt.RecognizeStream: ...
 
     async def _recognize_impl(
         self,
@@ -109,17 +98,28 @@ def pocketsphinx_decoder_args() -> dict[str, Any]:
 
 
 class PocketSphinxSTT(LocalSTT):
-    """PocketSphinx with the en-US model its wheel ships; one decoder per stream."""
+    """PocketSphinx with the en-US model its wheel ships; one decoder per stream, fed the
+    segments the Silero VAD finds (the decoder needs utterance boundaries)."""
 
     def __init__(self, *, model: str, language: str, vad_model: vad.VAD) -> None:
-        super().__init__(
-            provider="offline",
-            model=model,
-            language=language,
-            vad_model=vad_model,
-            simulation=None,
-        )
+        super().__init__(provider="offline", model=model, language=language, simulation=None)
+        self._vad_model = vad_model
         self._decoders: list[Any] = [new_decoder()]  # loaded at start-up, reused per stream
+
+    def stream(
+        self,
+        *,
+        language: NotGivenOr[str] = NOT_GIVEN,
+        conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
+    ) -> stt.RecognizeStream:
+        return VADRecognizeStream(
+            owner=self,
+            vad_model=self._vad_model,
+            segmenter=self.segmenter(),
+            language=self._language,
+            simulation=None,
+            conn_options=conn_options,
+        )
 
     def segmenter(self) -> SpeechSegmenter:
         decoder = self._decoders.pop() if self._decoders else new_decoder()
@@ -181,17 +181,35 @@ class PocketSphinxSegmenter(SpeechSegmenter):
 
 
 class ScriptedSTT(LocalSTT):
-    """Answers each speech segment with "simulated utterance N", after the configured delay."""
+    """Answers each speech segment with "simulated utterance N", after the configured delay.
 
-    def __init__(self, *, model: str, language: str, vad_model: vad.VAD, simulation: Simulation):
+    It stands in for a remote streaming STT, so its own cost to the worker is kept as small as
+    a remote one's: an energy gate ends its segments after `min_silence` seconds, not a second
+    Silero."""
+
+    def __init__(
+        self, *, model: str, language: str, min_silence: float, simulation: Simulation
+    ) -> None:
         super().__init__(
-            provider="simulated",
-            model=model,
-            language=language,
-            vad_model=vad_model,
-            simulation=simulation,
+            provider="simulated", model=model, language=language, simulation=simulation
         )
+        self._min_silence = min_silence
         self._utterances = 0
+
+    def stream(
+        self,
+        *,
+        language: NotGivenOr[str] = NOT_GIVEN,
+        conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
+    ) -> stt.RecognizeStream:
+        return EnergyGateRecognizeStream(
+            owner=self,
+            min_silence=self._min_silence,
+            segmenter=self.segmenter(),
+            language=self._language,
+            simulation=self._simulation,
+            conn_options=conn_options,
+        )
 
     def segmenter(self) -> SpeechSegmenter:
         return ScriptedSegmenter(self)
