@@ -122,6 +122,27 @@ class Process:
                 self.popen.wait(wait)
             except subprocess.TimeoutExpired:
                 continue
-        # Reap stray children that outlived their leader in the same group.
+        # Reap stray children that outlived their leader in the same group, and return only
+        # once they are gone: a kill is delivered asynchronously.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.popen.pid, signal.SIGKILL)
+        _wait_group_gone(self.popen.pid, timeout=5.0)
+
+
+def _wait_group_gone(group: int, timeout: float) -> None:
+    """Wait up to `timeout` until no live process of `group` is left (zombies do not count:
+    orphans are reaped by init, which in some containers never does)."""
+    deadline = time.monotonic() + timeout
+    while _live_members(group) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def _live_members(group: int) -> bool:
+    """Whether a process of the group is alive, from /proc (False where there is none)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            # After the parenthesised command name: state, ppid, pgrp, ...
+            state, _, pgrp = stat.read_text().rsplit(")", 1)[1].split()[:3]
+            if int(pgrp) == group and state not in ("Z", "X"):
+                return True
+    return False
