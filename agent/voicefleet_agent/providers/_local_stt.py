@@ -26,6 +26,7 @@ from voicefleet_agent.providers._speech import (
     SAMPLE_RATE,
     EnergyGateRecognizeStream,
     SpeechSegmenter,
+    StreamOptions,
     VADRecognizeStream,
     stt_failure,
 )
@@ -54,6 +55,15 @@ class LocalSTT(stt.STT[Never]):
 
     @abstractmethod
     def segmenter(self) -> SpeechSegmenter: ...
+
+    def _stream_options(self, conn_options: APIConnectOptions) -> StreamOptions:
+        return StreamOptions(
+            owner=self,
+            segmenter=self.segmenter(),
+            language=self._language,
+            simulation=self._simulation,
+            conn_options=conn_options,
+        )
 
     @abstractmethod
     def stream(
@@ -112,14 +122,7 @@ class PocketSphinxSTT(LocalSTT):
         language: NotGivenOr[str] = NOT_GIVEN,
         conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
     ) -> stt.RecognizeStream:
-        return VADRecognizeStream(
-            owner=self,
-            vad_model=self._vad_model,
-            segmenter=self.segmenter(),
-            language=self._language,
-            simulation=None,
-            conn_options=conn_options,
-        )
+        return VADRecognizeStream(vad_model=self._vad_model, **self._stream_options(conn_options))
 
     def segmenter(self) -> SpeechSegmenter:
         decoder = self._decoders.pop() if self._decoders else new_decoder()
@@ -202,14 +205,8 @@ class ScriptedSTT(LocalSTT):
         language: NotGivenOr[str] = NOT_GIVEN,
         conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
     ) -> stt.RecognizeStream:
-        return EnergyGateRecognizeStream(
-            owner=self,
-            min_silence=self._min_silence,
-            segmenter=self.segmenter(),
-            language=self._language,
-            simulation=self._simulation,
-            conn_options=conn_options,
-        )
+        options = self._stream_options(conn_options)
+        return EnergyGateRecognizeStream(min_silence=self._min_silence, **options)
 
     def segmenter(self) -> SpeechSegmenter:
         return ScriptedSegmenter(self)

@@ -14,7 +14,7 @@ import enum
 import time
 from abc import abstractmethod
 from collections import deque
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import numpy as np
 from livekit import rtc
@@ -58,22 +58,26 @@ class SpeechSegmenter:
         """The stream ended; release what the segmenter holds."""
 
 
+class StreamOptions(TypedDict):
+    """What every segmented stream is built with, whichever way it finds the segments."""
+
+    owner: stt.STT[Any]
+    segmenter: SpeechSegmenter
+    language: str
+    simulation: Simulation | None
+    conn_options: APIConnectOptions
+
+
 class SegmentedRecognizeStream(stt.RecognizeStream):
     """Streams transcripts of the speech segments `_segment_input` finds in the pushed audio."""
 
-    def __init__(
-        self,
-        *,
-        owner: stt.STT[Any],
-        segmenter: SpeechSegmenter,
-        language: str,
-        simulation: Simulation | None,
-        conn_options: APIConnectOptions,
-    ) -> None:
-        super().__init__(stt=owner, conn_options=conn_options, sample_rate=SAMPLE_RATE)
-        self._segmenter = segmenter
-        self._language = language
-        self._simulation = simulation
+    def __init__(self, **options: Unpack[StreamOptions]) -> None:
+        super().__init__(
+            stt=options["owner"], conn_options=options["conn_options"], sample_rate=SAMPLE_RATE
+        )
+        self._segmenter = options["segmenter"]
+        self._language = options["language"]
+        self._simulation = options["simulation"]
         self._request_id = utils.shortuuid("stt_")
         self._since_interim = 0.0
 
@@ -138,23 +142,8 @@ class SegmentedRecognizeStream(stt.RecognizeStream):
 class VADRecognizeStream(SegmentedRecognizeStream):
     """Segments with the Silero VAD: for recognizers that decode the audio themselves."""
 
-    def __init__(
-        self,
-        *,
-        owner: stt.STT[Any],
-        vad_model: vad.VAD,
-        segmenter: SpeechSegmenter,
-        language: str,
-        simulation: Simulation | None,
-        conn_options: APIConnectOptions,
-    ) -> None:
-        super().__init__(
-            owner=owner,
-            segmenter=segmenter,
-            language=language,
-            simulation=simulation,
-            conn_options=conn_options,
-        )
+    def __init__(self, *, vad_model: vad.VAD, **options: Unpack[StreamOptions]) -> None:
+        super().__init__(**options)
         self._vad_model = vad_model
 
     async def _segment_input(self) -> None:
@@ -255,23 +244,8 @@ class EnergyGate:
 class EnergyGateRecognizeStream(SegmentedRecognizeStream):
     """Segments with `EnergyGate`: for recognizers that stand in for a remote one."""
 
-    def __init__(
-        self,
-        *,
-        owner: stt.STT[Any],
-        min_silence: float,
-        segmenter: SpeechSegmenter,
-        language: str,
-        simulation: Simulation | None,
-        conn_options: APIConnectOptions,
-    ) -> None:
-        super().__init__(
-            owner=owner,
-            segmenter=segmenter,
-            language=language,
-            simulation=simulation,
-            conn_options=conn_options,
-        )
+    def __init__(self, *, min_silence: float, **options: Unpack[StreamOptions]) -> None:
+        super().__init__(**options)
         self._gate = EnergyGate(min_silence=min_silence)
 
     async def _segment_input(self) -> None:
