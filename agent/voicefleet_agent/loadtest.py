@@ -116,11 +116,20 @@ def percentile(values: Sequence[float], q: float) -> float | None:
 
 def utterance_pcm(text: str) -> bytes:
     """espeak-ng speech of `text` as 16-bit mono PCM at 48 kHz."""
+    return caller_audio(*espeak_pcm(text))
+
+
+def espeak_pcm(text: str) -> tuple[int, bytes]:
+    """espeak-ng speech of `text`: its sample rate and 16-bit mono PCM."""
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "utterance.wav")
         render_wav(text, path)
         with wave.open(path) as wav:
-            rate, pcm = wav.getframerate(), wav.readframes(wav.getnframes())
+            return wav.getframerate(), wav.readframes(wav.getnframes())
+
+
+def caller_audio(rate: int, pcm: bytes) -> bytes:
+    """Speech as a caller sends it: at 48 kHz, without leading or trailing silence."""
     return trim_silence(resample(pcm, rate, SAMPLE_RATE))
 
 
@@ -351,7 +360,10 @@ async def _run_caller(
 async def run_loadtest(options: LoadTestOptions) -> LoadTestReport:
     """Drive `options.callers` concurrent callers for `options.turns` turns each."""
     loop = asyncio.get_running_loop()
-    speech = [await loop.run_in_executor(None, utterance_pcm, t) for t in options.utterances]
+    rendered = [await loop.run_in_executor(None, espeak_pcm, t) for t in options.utterances]
+    # Resampled on this thread: livekit.rtc creates its native client lazily, and two threads
+    # doing so at once (two load tests in one process) crash it.
+    speech = [caller_audio(rate, pcm) for rate, pcm in rendered]
     report = LoadTestReport(callers=options.callers, turns_attempted=0, turns_completed=0)
     await asyncio.gather(*(_run_caller(i, options, speech, report) for i in range(options.callers)))
     return report
