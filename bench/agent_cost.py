@@ -16,6 +16,10 @@ Two views of each figure:
 A size whose sessions failed (e.g. a machine too small for the worker, the callers and
 livekit-server together) is reported but left out of the slope.
 
+For scale, each size also prints what the callers cost this process per session-second: plain
+livekit.rtc participants that send and receive audio (48 kHz, 10 ms frames) with no pipeline,
+i.e. roughly what any Python participant pays for its media before doing anything with it.
+
     python bench/agent_cost.py [--sessions 1 4 8 16] [--turns 3]
 """
 
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import resource
 import tempfile
 import time
 from dataclasses import dataclass
@@ -59,6 +64,11 @@ class Run:
     peak_bytes: int
     turns: str
     errors: int
+    caller_cpu: float
+
+    @property
+    def session_seconds(self) -> float:
+        return self.sessions * self.elapsed
 
     @property
     def cpu_rate(self) -> float:
@@ -86,6 +96,7 @@ async def measure(worker: Worker, livekit: LiveKitServer, sessions: int, turns: 
         room_prefix=f"cost{sessions}",
     )
     idle = worker.pss_bytes()
+    callers_before = own_cpu_seconds()
     cpu_before, started = worker.cpu_seconds(), time.monotonic()
     peak, stop = [idle], asyncio.Event()
     sampler = asyncio.create_task(sample_memory(worker, peak, stop))
@@ -94,6 +105,7 @@ async def measure(worker: Worker, livekit: LiveKitServer, sessions: int, turns: 
     await sampler
     elapsed = time.monotonic() - started
     cpu = worker.cpu_seconds() - cpu_before
+    caller_cpu = own_cpu_seconds() - callers_before
     await asyncio.sleep(3)  # let job processes exit before the next size
     return Run(
         sessions,
@@ -103,7 +115,14 @@ async def measure(worker: Worker, livekit: LiveKitServer, sessions: int, turns: 
         peak[0],
         f"{report.turns_completed}/{report.turns_attempted}",
         len(report.errors),
+        caller_cpu,
     )
+
+
+def own_cpu_seconds() -> float:
+    """CPU of this process, every thread: the callers' Python and their native WebRTC."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 async def idle_cpu_rate(worker: Worker) -> float:
@@ -116,12 +135,13 @@ async def idle_cpu_rate(worker: Worker) -> float:
 def total_line(run: Run, idle_rate: float) -> str:
     marginal = (run.cpu_rate - idle_rate) / run.sessions
     return (
-        f"{run.sessions:>3} sessions: total {run.cpu / (run.sessions * run.elapsed):.3f}, "
+        f"{run.sessions:>3} sessions: total {run.cpu / run.session_seconds:.3f}, "
         f"marginal {marginal:.3f} CPU s per session-second; "
         f"{(run.peak_bytes - run.idle_bytes) / run.sessions / MIB:.0f} MiB "
         f"per added session (idle {run.idle_bytes / MIB:.0f} MiB, peak "
         f"{run.peak_bytes / MIB:.0f} MiB, worker {run.cpu_rate:.2f} CPU s/s), "
-        f"turns {run.turns}, errors {run.errors}"
+        f"turns {run.turns}, errors {run.errors}; the callers "
+        f"{run.caller_cpu / run.session_seconds:.3f} CPU s per session-second"
     )
 
 
