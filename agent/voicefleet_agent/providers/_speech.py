@@ -249,7 +249,8 @@ class EnergyGateRecognizeStream(SegmentedRecognizeStream):
         self._gate = EnergyGate(min_silence=min_silence)
 
     async def _segment_input(self) -> None:
-        onset: list[rtc.AudioFrame] = []  # the frames of a segment's start, before it begins
+        # The frames just before the gate opens: they hold the start of the segment's speech.
+        onset: deque[rtc.AudioFrame] = deque(maxlen=ONSET_FRAMES + 1)
         async for item in self._input_ch:
             if isinstance(item, self._FlushSentinel):
                 onset.clear()
@@ -265,7 +266,7 @@ class EnergyGateRecognizeStream(SegmentedRecognizeStream):
             elif self._gate.speaking:
                 await self._speech_continues([item])
             else:
-                onset = [*onset[-ONSET_FRAMES:], item]
+                onset.append(item)
 
     async def _segment_ended(self) -> None:
         speech_end = time.time() - self._gate.silence_seconds
