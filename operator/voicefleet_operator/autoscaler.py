@@ -203,6 +203,9 @@ class Autoscaler:
             self.applied.pop(region_key)
             stabilizers.pop(region_key, None)
 
+    def tracks(self, owner: Owner) -> bool:
+        return (owner.namespace, owner.name) in self.agents
+
     async def tick(self, agent: Tracked, indexes: Indexes) -> None:
         body, spec = agent.body, agent.spec
         if spec is None:
@@ -218,6 +221,8 @@ class Autoscaler:
             await self._scale_region(body, owner, spec, region, agent_name, indexes)
             for region in spec.regions
         ]
+        if not self.tracks(owner):
+            return  # deleted while this tick awaited: report nothing about it
         if any(o.pending for o in outcomes):
             # Nothing to report before LiveKit first answers (or fails to): reporting it as
             # unreachable would be a false alarm, and the first poll wakes this VoiceAgent.
@@ -281,8 +286,9 @@ class Autoscaler:
                                     f"region {region.name}: {decision.reason}")  # fmt: skip
             outcome.entry.update(lastScaleTime=cond.now_rfc3339(), lastScaleReason=decision.reason)
             outcome.scaled = True
-        self.applied[key] = decision.replicas
-        _export(key, labels, outcome.entry, demand, region)
+        if self.tracks(owner):  # deleted while this tick awaited: forget() has run already
+            self.applied[key] = decision.replicas
+            _export(key, labels, outcome.entry, demand, region)
         return outcome
 
 
