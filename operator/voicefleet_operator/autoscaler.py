@@ -180,6 +180,8 @@ class Autoscaler:
 
         async def lane() -> None:
             for key, agent in pending:
+                if key not in self.agents:
+                    continue  # deleted since this pass began
                 try:
                     await self.tick(agent, indexes)
                     self._failures.pop(key, None)
@@ -258,7 +260,7 @@ class Autoscaler:
             body.get("status"), region.name, region.min_replicas
         )
         demand, why, pending = await _demand(owner, spec, region, agent_name, self.demand_changed)
-        stabilizer = stabilizers.setdefault(key, Stabilizer())
+        stabilizer = stabilizers.get(key) or Stabilizer()
         decision = stabilizer.decide(time.time(), current, demand, spec.scaling, region)
         if decision.replicas < current:
             pods = list(indexes.pods.get(key, []))
@@ -287,6 +289,7 @@ class Autoscaler:
             outcome.entry.update(lastScaleTime=cond.now_rfc3339(), lastScaleReason=decision.reason)
             outcome.scaled = True
         if self.tracks(owner):  # deleted while this tick awaited: forget() has run already
+            stabilizers[key] = stabilizer
             self.applied[key] = decision.replicas
             _export(key, labels, outcome.entry, demand, region)
         return outcome

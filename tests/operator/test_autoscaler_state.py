@@ -41,4 +41,4 @@ async def test_a_voiceagent_deleted_while_its_tick_awaits_leaves_no_series(
     await tick
 
     assert 'agent="deleted-mid-tick"' not in prometheus_client.generate_latest().decode()
-    assert not [k for k in scaler.applied if k[:2] == key]
+    assert not [k for k in [*scaler.applied, *autoscaling.stabilizers] if k[:2] == key]
