@@ -12,5 +12,8 @@ export default defineConfig({
     setupFiles: ['./src/test/setup.ts'],
     include: ['src/**/*.test.{ts,tsx}'],
     restoreMocks: true,
+    // `make test` runs this suite right after the server-backed ones; a stall of the machine
+    // while they wind down must not read as a failing component.
+    testTimeout: 15_000,
   },
 });
