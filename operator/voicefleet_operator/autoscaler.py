@@ -288,7 +288,7 @@ class Autoscaler:
                                     f"region {region.name}: {decision.reason}")  # fmt: skip
             outcome.entry.update(lastScaleTime=cond.now_rfc3339(), lastScaleReason=decision.reason)
             outcome.scaled = True
-        if self.tracks(owner):  # deleted while this tick awaited: forget() has run already
+        if self.tracks(owner):  # one deleted while this tick awaited is forgotten already
             stabilizers[key] = stabilizer
             self.applied[key] = decision.replicas
             _export(key, labels, outcome.entry, demand, region)
