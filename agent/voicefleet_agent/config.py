@@ -7,6 +7,8 @@ ConfigMap, and the worker parses that same JSON back with `AgentConfig.model_val
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,6 +19,7 @@ Ratio = Annotated[float, Field(gt=0, le=1)]
 
 # Identifier the cloud plugins read their key from, by provider name.
 PROVIDER_KEYS: dict[str, str] = {"deepgram": "DEEPGRAM_API_KEY", "google": "GOOGLE_API_KEY"}
+OPENAI_KEY = "OPENAI_API_KEY"
 
 # Latency histogram bounds in seconds; every SLO threshold must be one of them exactly.
 LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
@@ -158,3 +161,30 @@ class AgentConfig(Model):
     """On SIGTERM, how long active sessions may continue before the worker exits."""
     observability: ObservabilitySpec = Field(default_factory=ObservabilitySpec)
     """Metrics and traces."""
+
+
+@dataclass(frozen=True)
+class MissingKey:
+    variable: str
+    provider: str
+
+    def message(self) -> str:
+        return (
+            f"{self.variable} is not set: provider {self.provider} needs it "
+            "(set it from a Secret with env valueFrom.secretKeyRef)"
+        )
+
+
+def missing_keys(pipeline: PipelineSpec, env: Mapping[str, str]) -> list[MissingKey]:
+    """Cloud providers in use whose key is absent from `env`, in pipeline order."""
+    missing: list[MissingKey] = []
+    specs: list[STTSpec | LLMSpec | TTSSpec] = [*pipeline.stt, *pipeline.llm, *pipeline.tts]
+    for spec in specs:
+        variable = PROVIDER_KEYS.get(spec.provider)
+        if isinstance(spec, LLMSpec) and spec.provider == "openai" and spec.base_url is None:
+            variable = OPENAI_KEY  # api.openai.com itself, not a self-hosted server
+        if variable and not env.get(variable):
+            key = MissingKey(variable, spec.provider)
+            if key not in missing:
+                missing.append(key)
+    return missing

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from livekit import api, rtc
 
-from voicefleet_agent.providers.espeak import render_wav
+from voicefleet_agent.espeak import render_wav
 
 logger = logging.getLogger("voicefleet.loadtest")
 

@@ -17,14 +17,14 @@ from voicefleet_agent.config import (
     DEFAULT_LLM_MODEL,
     DEFAULT_STT_MODEL,
     DEFAULT_TTS_MODEL,
-    PROVIDER_KEYS,
+    OPENAI_KEY,
     AgentConfig,
     LLMSpec,
-    PipelineSpec,
     STTSpec,
     TTSSpec,
     TurnSpec,
     VADSpec,
+    missing_keys,
 )
 from voicefleet_agent.providers import (
     EspeakTTS,
@@ -39,7 +39,6 @@ from voicefleet_agent.providers._local_llm import user_turns
 
 Stage = Literal["stt", "llm", "tts"]
 STAGES: tuple[Stage, ...] = ("stt", "llm", "tts")
-OPENAI_KEY = "OPENAI_API_KEY"
 # OpenAI-compatible servers (vLLM, Ollama) usually ignore the key, but the client wants one.
 UNUSED_KEY = "unused"
 SIMULATED_REPLY_WORDS = 8
@@ -51,18 +50,6 @@ STT_RECOVERY_INTERVAL = 5.0
 
 class ConfigError(Exception):
     """The configuration cannot run here; the message is one line saying how to fix it."""
-
-
-@dataclass(frozen=True)
-class MissingKey:
-    variable: str
-    provider: str
-
-    def message(self) -> str:
-        return (
-            f"{self.variable} is not set: provider {self.provider} needs it "
-            "(set it from a Secret with env valueFrom.secretKeyRef)"
-        )
 
 
 @dataclass(frozen=True)
@@ -93,21 +80,6 @@ class Pipeline:
             ):
                 return label
         return ProviderLabel(stage, plugin_provider.lower() or "unknown", plugin_model or "")
-
-
-def missing_keys(pipeline: PipelineSpec, env: Mapping[str, str]) -> list[MissingKey]:
-    """Cloud providers in use whose key is absent from `env`, in pipeline order."""
-    missing: list[MissingKey] = []
-    specs: list[STTSpec | LLMSpec | TTSSpec] = [*pipeline.stt, *pipeline.llm, *pipeline.tts]
-    for spec in specs:
-        variable = PROVIDER_KEYS.get(spec.provider)
-        if isinstance(spec, LLMSpec) and spec.provider == "openai" and spec.base_url is None:
-            variable = OPENAI_KEY  # api.openai.com itself, not a self-hosted server
-        if variable and not env.get(variable):
-            key = MissingKey(variable, spec.provider)
-            if key not in missing:
-                missing.append(key)
-    return missing
 
 
 _CLOUD_DEFAULTS: dict[Stage, str] = {

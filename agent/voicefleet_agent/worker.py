@@ -28,7 +28,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from voicefleet_agent.config import AgentConfig
 from voicefleet_agent.health import HealthServer
 from voicefleet_agent.logs import install_redaction
-from voicefleet_agent.main import CONFIG_VARIABLE
+from voicefleet_agent.main import CONFIG_VARIABLE, PRELOAD_MODULES
 from voicefleet_agent.metrics import Labels, SessionMetrics, set_worker_state
 from voicefleet_agent.pipeline import Pipeline, build_pipeline, load_vad
 from voicefleet_agent.tracing import configure_tracing, record_stt_span
@@ -198,7 +198,7 @@ def build_server(config: AgentConfig, env: Mapping[str, str]) -> AgentServer:
         drain_timeout=max(1, config.drain_timeout_seconds),
         num_idle_processes=min(config.sessions_per_worker, WARM_PROCESSES),
         port=worker_port(env),
-        preload_modules=["voicefleet_agent.worker", "voicefleet_agent.preload"],
+        preload_modules=list(PRELOAD_MODULES),
     )
     server.rtc_session(entrypoint, agent_name=config.agent_name)
     health = HealthServer(

@@ -8,13 +8,11 @@ import pytest
 from livekit.agents import llm, stt, tts
 from livekit.plugins import deepgram, google, openai
 
-from voicefleet_agent.config import AgentConfig, PipelineSpec
+from voicefleet_agent.config import AgentConfig, MissingKey, PipelineSpec, missing_keys
 from voicefleet_agent.pipeline import (
     ConfigError,
-    MissingKey,
     build_pipeline,
     load_vad,
-    missing_keys,
     turn_handling,
     vad_options,
 )

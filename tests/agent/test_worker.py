@@ -3,8 +3,10 @@ interruptions, fallback, draining on SIGTERM and start-up errors."""
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,6 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import psutil  # type: ignore[import-untyped]
 import pytest
 
 from tests.agent.conftest import (
@@ -22,6 +25,7 @@ from tests.agent.conftest import (
     pipeline_config,
 )
 from voicefleet_agent.loadtest import Caller, utterance_pcm
+from voicefleet_agent.main import FRAMEWORK_PRELOAD_MODULES, PRELOAD_MODULES
 from voicefleet_agent.providers import OFFLINE_LABEL
 from voicefleet_operator.local.livekit import LiveKitServer
 from voicefleet_operator.local.otlp import OTLPReceiver, ReceivedSpan
@@ -138,6 +142,28 @@ async def test_caller_talks_with_the_agent_dispatched_by_name(
     assert all(s.attributes.get("voicefleet.region") == "test-1" for s in spans)
     assert by_name["stt"].resource["service.name"] == "voicefleet-agent"
     assert "what is the weather" not in offline_worker.log().lower()
+
+
+def test_job_processes_fork_from_the_one_forkserver_with_voicefleets_preload(
+    offline_worker: AgentWorker,
+) -> None:
+    """The worker starts its forkserver itself, before the framework is imported (see the unit
+    test of `start_forkserver`); the framework must then fork the warm job processes from that
+    one rather than start a second."""
+    assert offline_worker.process is not None
+    assert offline_worker.process.popen is not None
+    children = {
+        child: " ".join(child.cmdline())
+        for child in psutil.Process(offline_worker.process.popen.pid).children()
+    }
+    forkservers = [child for child, cmd in children.items() if "multiprocessing.forkserver" in cmd]
+    assert len(forkservers) == 1, list(children.values())
+    preload = re.search(r"main\(\d+, \d+, (\[.*?\])", children[forkservers[0]])
+    assert preload is not None, children[forkservers[0]]
+    assert ast.literal_eval(preload.group(1)) == [*PRELOAD_MODULES, *FRAMEWORK_PRELOAD_MODULES]
+    # Besides it, the worker's only other child is multiprocessing's resource tracker.
+    assert all("from multiprocessing." in cmd for cmd in children.values()), children
+    assert forkservers[0].children(), "no warm job process"
 
 
 async def test_speaking_over_the_agent_stops_its_audio(

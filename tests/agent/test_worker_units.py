@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import json
 import logging
+import os
 import subprocess
+import sys
 from typing import Any
 
+import certifi
 import numpy as np
 import pytest
 from livekit.agents import APIConnectionError, llm
@@ -17,7 +22,12 @@ from voicefleet_agent import metrics
 from voicefleet_agent.config import AgentConfig, Simulation
 from voicefleet_agent.loadtest import percentile, utterance_pcm
 from voicefleet_agent.logs import REDACTED, RedactingFilter
-from voicefleet_agent.main import LOOP_BLOCK_WARN_VARIABLE, default_environment
+from voicefleet_agent.main import (
+    FRAMEWORK_PRELOAD_MODULES,
+    LIVEKIT_VARIABLES,
+    LOOP_BLOCK_WARN_VARIABLE,
+    default_environment,
+)
 from voicefleet_agent.pipeline import build_llm, load_vad
 from voicefleet_agent.providers import (
     OFFLINE_LABEL,
@@ -298,6 +308,64 @@ def test_loop_monitor_threshold_defaults_to_250_ms_unless_set() -> None:
     env = {LOOP_BLOCK_WARN_VARIABLE: "100"}
     default_environment(env)
     assert env == {LOOP_BLOCK_WARN_VARIABLE: "100"}
+
+
+def test_framework_warm_up_modules_the_forkserver_preloads_exist() -> None:
+    # The forkserver skips a preload module it cannot import, silently: a framework upgrade
+    # that renames one would only show as slower sessions.
+    for module in FRAMEWORK_PRELOAD_MODULES:
+        assert importlib.util.find_spec(module) is not None, module
+
+
+def test_forkserver_starts_before_the_framework_is_imported() -> None:
+    # What makes the two imports overlap: the worker's start-up checks and the forkserver's
+    # start need nothing from livekit.agents, which the worker imports only after.
+    config = {
+        "agentName": "a",
+        "instructions": "",
+        "pipeline": {
+            "stt": [{"provider": "deepgram"}],
+            "llm": [{"provider": "offline"}],
+            "tts": [{"provider": "offline"}],
+        },
+    }
+    env = dict.fromkeys(["DEEPGRAM_API_KEY", *LIVEKIT_VARIABLES], "x")
+    code = (
+        "import json, sys, multiprocessing.forkserver as forkserver\n"
+        "from voicefleet_agent.config import AgentConfig\n"
+        "from voicefleet_agent.main import check_environment, start_forkserver\n"
+        "config, env = (json.loads(arg) for arg in sys.argv[1:])\n"
+        "check_environment(AgentConfig.model_validate(config), env)\n"
+        "start_forkserver()\n"
+        "print(forkserver._forkserver._forkserver_pid, 'livekit.agents' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(config), json.dumps(env)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    pid, framework_imported = result.stdout.split()
+    assert int(pid) > 0
+    assert framework_imported == "False"
+
+
+def test_forkserver_preload_sets_the_ca_bundle_fallback_job_processes_inherit() -> None:
+    # As on a minimal image without a system trust store, where the framework would set it in
+    # the main process only after the forkserver (and so the job processes) had started.
+    code = (
+        "from livekit.agents.utils import http_context\n"
+        "http_context._has_system_trust_store = lambda: False\n"
+        "import os, voicefleet_agent.preload\n"
+        "print(os.environ.get('SSL_CERT_FILE'))"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("SSL_CERT_FILE", "SSL_CERT_DIR")}
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == certifi.where()
 
 
 def test_percentile_is_nearest_rank() -> None:

@@ -11,8 +11,8 @@ import numpy as np
 from livekit.agents import DEFAULT_API_CONNECT_OPTIONS, APIConnectionError, APIConnectOptions, tts
 from livekit.agents import utils as lk_utils
 
+from voicefleet_agent import espeak
 from voicefleet_agent.config import Simulation
-from voicefleet_agent.providers import espeak
 
 ESPEAK_SAMPLE_RATE = 22050
 TONE_SAMPLE_RATE = 24000
