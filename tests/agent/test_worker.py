@@ -25,7 +25,11 @@ from tests.agent.conftest import (
     pipeline_config,
 )
 from voicefleet_agent.loadtest import Caller, utterance_pcm
-from voicefleet_agent.main import FRAMEWORK_PRELOAD_MODULES, PRELOAD_MODULES
+from voicefleet_agent.main import (
+    FRAMEWORK_PRELOAD_MODULES,
+    PRELOAD_LOCAL_MODELS_VARIABLE,
+    PRELOAD_MODULES,
+)
 from voicefleet_agent.providers import OFFLINE_LABEL
 from voicefleet_operator.local.livekit import LiveKitServer
 from voicefleet_operator.local.otlp import OTLPReceiver, ReceivedSpan
@@ -161,6 +165,8 @@ def test_job_processes_fork_from_the_one_forkserver_with_voicefleets_preload(
     preload = re.search(r"main\(\d+, \d+, (\[.*?\])", children[forkservers[0]])
     assert preload is not None, children[forkservers[0]]
     assert ast.literal_eval(preload.group(1)) == [*PRELOAD_MODULES, *FRAMEWORK_PRELOAD_MODULES]
+    # Started after the framework defaults were set, so it skips the unused local models.
+    assert forkservers[0].environ().get(PRELOAD_LOCAL_MODELS_VARIABLE) == "0"
     # Besides it, the worker's only other child is multiprocessing's resource tracker.
     assert all("from multiprocessing." in cmd for cmd in children.values()), children
     assert forkservers[0].children(), "no warm job process"

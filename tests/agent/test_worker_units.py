@@ -26,6 +26,7 @@ from voicefleet_agent.main import (
     FRAMEWORK_PRELOAD_MODULES,
     LIVEKIT_VARIABLES,
     LOOP_BLOCK_WARN_VARIABLE,
+    PRELOAD_LOCAL_MODELS_VARIABLE,
     default_environment,
 )
 from voicefleet_agent.pipeline import build_llm, load_vad
@@ -301,13 +302,13 @@ def _vad_spec() -> Any:
     ).pipeline.vad
 
 
-def test_loop_monitor_threshold_defaults_to_250_ms_unless_set() -> None:
+def test_framework_defaults_voicefleet_chooses_unless_set() -> None:
     env: dict[str, str] = {}
     default_environment(env)
-    assert env == {LOOP_BLOCK_WARN_VARIABLE: "250"}
-    env = {LOOP_BLOCK_WARN_VARIABLE: "100"}
+    assert env == {LOOP_BLOCK_WARN_VARIABLE: "250", PRELOAD_LOCAL_MODELS_VARIABLE: "0"}
+    env = {LOOP_BLOCK_WARN_VARIABLE: "100", PRELOAD_LOCAL_MODELS_VARIABLE: "1"}
     default_environment(env)
-    assert env == {LOOP_BLOCK_WARN_VARIABLE: "100"}
+    assert env == {LOOP_BLOCK_WARN_VARIABLE: "100", PRELOAD_LOCAL_MODELS_VARIABLE: "1"}
 
 
 def test_framework_warm_up_modules_the_forkserver_preloads_exist() -> None:
