@@ -79,7 +79,7 @@ def start_worker(livekit: LiveKitServer, workdir: Path, config: dict[str, Any]) 
     started = time.monotonic()
     process = Process(
         "agent worker",
-        [sys.executable, "-m", "voicefleet_agent.main", "start"],
+        [sys.executable, "-m", "voicefleet_agent", "start"],
         workdir / "worker.log",
         env=env,
     ).start()

@@ -196,7 +196,7 @@ class Demo:
         worker = self._spawn(
             Process(
                 "voicefleet-agent",
-                [sys.executable, "-m", "voicefleet_agent.main", "start"],
+                [sys.executable, "-m", "voicefleet_agent", "start"],
                 self.state / "agent.log",
                 env={
                     "VOICEFLEET_CONFIG": str(path),

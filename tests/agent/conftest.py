@@ -1,7 +1,7 @@
 """Agent worker fixtures: real worker subprocesses, a real OTLP/HTTP trace receiver, callers.
 
-Workers run `python -m voicefleet_agent.main start` exactly as the container does, against the
-session's livekit-server; every wait is bounded.
+Workers run `python -m voicefleet_agent start` (the container runs `voicefleet-agent start`,
+the same entry point) against the session's livekit-server; every wait is bounded.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ class AgentWorker:
         started = time.monotonic()
         self.process = Process(
             f"agent worker {self.config['agentName']}",
-            [sys.executable, "-m", "voicefleet_agent.main", "start"],
+            [sys.executable, "-m", "voicefleet_agent", "start"],
             self.workdir / "worker.log",
             env=env,
         ).start()

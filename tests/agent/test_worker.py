@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import json
 import os
 import re
 import signal
@@ -86,6 +87,13 @@ def first_pause(audible: list[float], *, after: float, gap: float) -> float | No
     return None
 
 
+def json_object(line: str) -> bool:
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False
+
+
 def spans_of(receiver: OTLPReceiver, agent: str) -> list[ReceivedSpan]:
     return [s for s in receiver.snapshot() if s.attributes.get("voicefleet.agent") == agent]
 
@@ -146,6 +154,8 @@ async def test_caller_talks_with_the_agent_dispatched_by_name(
     assert all(s.attributes.get("voicefleet.region") == "test-1" for s in spans)
     assert by_name["stt"].resource["service.name"] == "voicefleet-agent"
     assert "what is the weather" not in offline_worker.log().lower()
+    # Structured logs: every line the worker and its job processes wrote is a JSON object.
+    assert [line for line in offline_worker.log().splitlines() if not json_object(line)] == []
 
 
 def test_job_processes_fork_from_the_one_forkserver_with_voicefleets_preload(
@@ -277,7 +287,7 @@ def test_missing_key_stops_start_up_with_one_line(tmp_path: Path, livekit: LiveK
         PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
     )
     result = subprocess.run(
-        [sys.executable, "-m", "voicefleet_agent.main", "start"],
+        [sys.executable, "-m", "voicefleet_agent", "start"],
         env=env,
         capture_output=True,
         text=True,
