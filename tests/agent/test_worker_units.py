@@ -288,18 +288,18 @@ def test_energy_gate_is_not_held_open_by_steady_noise() -> None:
     assert changes[1][0] == pytest.approx(speech_end + 0.55, abs=0.1)
 
 
+def agent_config(stt: str = "offline") -> dict[str, Any]:
+    """A minimal config: offline providers, and `stt` for the speech recognizer."""
+    offline = [{"provider": "offline"}]
+    return {
+        "agentName": "a",
+        "instructions": "",
+        "pipeline": {"stt": [{"provider": stt}], "llm": offline, "tts": offline},
+    }
+
+
 def _vad_spec() -> Any:
-    return AgentConfig.model_validate(
-        {
-            "agentName": "a",
-            "instructions": "",
-            "pipeline": {
-                "stt": [{"provider": "offline"}],
-                "llm": [{"provider": "offline"}],
-                "tts": [{"provider": "offline"}],
-            },
-        }
-    ).pipeline.vad
+    return AgentConfig.model_validate(agent_config()).pipeline.vad
 
 
 def test_framework_defaults_voicefleet_chooses_unless_set() -> None:
@@ -321,15 +321,7 @@ def test_framework_warm_up_modules_the_forkserver_preloads_exist() -> None:
 def test_forkserver_starts_before_the_framework_is_imported() -> None:
     # What makes the two imports overlap: the worker's start-up checks and the forkserver's
     # start need nothing from livekit.agents, which the worker imports only after.
-    config = {
-        "agentName": "a",
-        "instructions": "",
-        "pipeline": {
-            "stt": [{"provider": "deepgram"}],
-            "llm": [{"provider": "offline"}],
-            "tts": [{"provider": "offline"}],
-        },
-    }
+    config = agent_config(stt="deepgram")
     env = dict.fromkeys(["DEEPGRAM_API_KEY", *LIVEKIT_VARIABLES], "x")
     code = (
         "import json, sys, multiprocessing.forkserver as forkserver\n"
