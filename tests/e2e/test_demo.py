@@ -97,7 +97,8 @@ class DemoRun:
 
 
 def processes() -> dict[int, tuple[int, str, str]]:
-    """Every process: pid → (parent pid, start time, command line)."""
+    """Every live process: pid → (parent pid, start time, command line). A zombie has exited
+    and only waits to be reaped: an orphan's reaper is init, which may take its time."""
     table: dict[int, tuple[int, str, str]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -109,7 +110,8 @@ def processes() -> dict[int, tuple[int, str, str]]:
             continue
         # Fields after the parenthesised command name: state, ppid, ..., starttime (22nd).
         fields = stat[stat.rindex(")") + 2 :].split()
-        table[int(entry.name)] = (int(fields[1]), fields[19], cmdline.strip())
+        if fields[0] not in ("Z", "X"):
+            table[int(entry.name)] = (int(fields[1]), fields[19], cmdline.strip())
     return table
 
 
