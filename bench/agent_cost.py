@@ -16,9 +16,12 @@ Two views of each figure:
 A size whose sessions failed (e.g. a machine too small for the worker, the callers and
 livekit-server together) is reported but left out of the slope.
 
-For scale, each size also prints what the callers cost this process per session-second: plain
-livekit.rtc participants that send and receive audio (48 kHz, 10 ms frames) with no pipeline,
-i.e. roughly what any Python participant pays for its media before doing anything with it.
+Each size splits the worker's CPU by thread: the Python event loops (the pipeline, the
+framework, the FFI's events), other Python threads (Silero's inference executor, exporters) and
+the native threads of the WebRTC stack and its FFI runtime (Opus, resampling, network), which a
+session pays before any Python runs. For scale, it also prints what the callers cost this
+process per session-second: plain livekit.rtc participants that send and receive audio (48 kHz,
+10 ms frames) with no pipeline, i.e. roughly what any Python participant pays for its media.
 
     python bench/agent_cost.py [--sessions 1 4 8 16] [--turns 3]
 """
@@ -27,13 +30,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import resource
 import tempfile
 import time
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import psutil  # type: ignore[import-untyped]
 from agent_common import Worker, livekit_server, start_worker
 
 from voicefleet_agent.loadtest import LoadTestOptions, run_loadtest
@@ -43,6 +49,9 @@ MIB = 1024 * 1024
 IDLE_SECONDS = 10.0
 TARGET_CPU = 0.05
 TARGET_MIB = 60
+EVENT_LOOPS, OTHER_PYTHON, NATIVE = "event loops", "other Python threads", "native media threads"
+THREAD_KINDS = (EVENT_LOOPS, OTHER_PYTHON, NATIVE)
+ThreadKey = tuple[int, int]
 
 
 def config(max_sessions: int) -> dict[str, object]:
@@ -65,6 +74,8 @@ class Run:
     turns: str
     errors: int
     caller_cpu: float
+    threads: dict[str, float] = field(default_factory=dict)
+    """CPU seconds by thread kind, as sampled (threads that exited between samples missing)."""
 
     @property
     def session_seconds(self) -> float:
@@ -76,10 +87,44 @@ class Run:
         return self.cpu / self.elapsed
 
 
-async def sample_memory(worker: Worker, peak: list[int], stop: asyncio.Event) -> None:
+def thread_cpu(worker: Worker) -> dict[ThreadKey, tuple[str, float]]:
+    """Each thread of the worker's tree: its kind and CPU seconds so far (Linux /proc).
+
+    Python 3.11 names no thread, so a thread named like its process is Python's: the main one
+    runs the event loop. Every other name is a native thread of WebRTC or the FFI runtime."""
+    threads: dict[ThreadKey, tuple[str, float]] = {}
+    for proc in worker.tree():
+        with contextlib.suppress(psutil.Error, OSError):
+            process_name = Path(f"/proc/{proc.pid}/comm").read_text()
+            for thread in proc.threads():
+                name = Path(f"/proc/{proc.pid}/task/{thread.id}/comm").read_text()
+                kind = NATIVE if name != process_name else OTHER_PYTHON
+                kind = EVENT_LOOPS if thread.id == proc.pid else kind
+                threads[(proc.pid, thread.id)] = (kind, thread.user_time + thread.system_time)
+    return threads
+
+
+@dataclass
+class Samples:
+    """What the worker's tree looked like during a run, sampled once a second."""
+
+    peak_bytes: int
+    before: dict[ThreadKey, tuple[str, float]]
+    latest: dict[ThreadKey, tuple[str, float]] = field(default_factory=dict)
+
+    def thread_seconds(self) -> dict[str, float]:
+        spent: defaultdict[str, float] = defaultdict(float)
+        for key, (kind, seconds) in self.latest.items():
+            spent[kind] += seconds - self.before.get(key, (kind, 0.0))[1]
+        return dict(spent)
+
+
+async def sample(worker: Worker, samples: Samples, stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     while not stop.is_set():
-        peak[0] = max(peak[0], await loop.run_in_executor(None, worker.pss_bytes))
+        pss = await loop.run_in_executor(None, worker.pss_bytes)
+        samples.peak_bytes = max(samples.peak_bytes, pss)
+        samples.latest.update(await loop.run_in_executor(None, thread_cpu, worker))
         await asyncio.sleep(1.0)
 
 
@@ -98,8 +143,8 @@ async def measure(worker: Worker, livekit: LiveKitServer, sessions: int, turns: 
     idle = worker.pss_bytes()
     callers_before = own_cpu_seconds()
     cpu_before, started = worker.cpu_seconds(), time.monotonic()
-    peak, stop = [idle], asyncio.Event()
-    sampler = asyncio.create_task(sample_memory(worker, peak, stop))
+    samples, stop = Samples(idle, thread_cpu(worker)), asyncio.Event()
+    sampler = asyncio.create_task(sample(worker, samples, stop))
     report = await run_loadtest(options)
     stop.set()
     await sampler
@@ -112,10 +157,11 @@ async def measure(worker: Worker, livekit: LiveKitServer, sessions: int, turns: 
         elapsed,
         cpu,
         idle,
-        peak[0],
+        samples.peak_bytes,
         f"{report.turns_completed}/{report.turns_attempted}",
         len(report.errors),
         caller_cpu,
+        samples.thread_seconds(),
     )
 
 
@@ -143,6 +189,16 @@ def total_line(run: Run, idle_rate: float) -> str:
         f"turns {run.turns}, errors {run.errors}; the callers "
         f"{run.caller_cpu / run.session_seconds:.3f} CPU s per session-second"
     )
+
+
+def threads_line(run: Run) -> str:
+    """The total split by thread kind, in the sampled proportions."""
+    sampled = sum(run.threads.values())
+    if sampled <= 0:
+        return "      by thread: no samples"
+    rate = run.cpu / run.session_seconds
+    parts = (f"{kind} {rate * run.threads.get(kind, 0.0) / sampled:.3f}" for kind in THREAD_KINDS)
+    return f"      by thread: {', '.join(parts)} CPU s per session-second"
 
 
 def marginal_lines(all_runs: list[Run]) -> list[str]:
@@ -176,7 +232,8 @@ async def main(sizes: list[int], turns: int) -> None:
             print(f"idle worker: {idle_rate:.3f} CPU s/s")
             for size in sizes:
                 runs.append(await measure(worker, livekit, size, turns))
-                print(total_line(runs[-1], idle_rate), flush=True)
+                print(total_line(runs[-1], idle_rate))
+                print(threads_line(runs[-1]), flush=True)
         finally:
             worker.process.stop()
         for line in marginal_lines(runs):
