@@ -159,6 +159,8 @@ class AgentConfig(Model):
     """Sessions one worker accepts before it reports itself full."""
     drain_timeout_seconds: int = Field(default=1800, ge=0, le=86400)
     """On SIGTERM, how long active sessions may continue before the worker exits."""
+    remote_session: bool = False
+    """Let room participants drive and observe the session (the framework's remote session)."""
     observability: ObservabilitySpec = Field(default_factory=ObservabilitySpec)
     """Metrics and traces."""
 

@@ -171,6 +171,8 @@ async def entrypoint(ctx: JobContext) -> None:
     session.on("close", on_close)
     # Framework defaults publish both sides' transcripts on lk.transcription (interim and
     # final) and the agent's state attribute; the session closes when the caller leaves.
+    # Unless the config allows it, no participant may drive the session remotely: the
+    # framework's default would show any caller the instructions and let it mute the agent.
     await session.start(
         agent=Agent(instructions=state.config.instructions),
         room=ctx.room,
@@ -180,6 +182,7 @@ async def entrypoint(ctx: JobContext) -> None:
             ),
             close_on_disconnect=True,
         ),
+        session_host=state.config.remote_session,
     )
 
 

@@ -217,6 +217,11 @@ class VoiceAgentSpec(Model):
     """Autoscaling on LiveKit load."""
     drain_timeout_seconds: int = Field(default=1800, ge=0, le=86400)
     """On rollout or scale-down, how long a worker may finish its calls before it is stopped."""
+    remote_session: bool = False
+    """Let room participants drive and observe each session over the framework's remote-session
+    protocol (topic lk.agent.session): read the instructions and chat history, send text turns,
+    switch the agent's audio off. Off by default, since callers are untrusted; turn it on only
+    where every participant is trusted, such as a test harness that drives the agent."""
     resources: Resources = Field(default_factory=Resources)
     """Compute resources of each worker."""
     observability: ObservabilitySpec = Field(default_factory=ObservabilitySpec)
@@ -245,6 +250,7 @@ class VoiceAgentSpec(Model):
             region=region.name,
             sessions_per_worker=self.scaling.sessions_per_worker,
             drain_timeout_seconds=self.drain_timeout_seconds,
+            remote_session=self.remote_session,
             observability=self.observability,
         )
 

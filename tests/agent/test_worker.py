@@ -17,6 +17,8 @@ from pathlib import Path
 
 import psutil  # type: ignore[import-untyped]
 import pytest
+from livekit.agents.voice import RemoteSession
+from livekit.protocol.agent_pb import agent_session as agent_pb
 
 from tests.agent.conftest import (
     AgentWorker,
@@ -156,6 +158,38 @@ async def test_caller_talks_with_the_agent_dispatched_by_name(
     assert "what is the weather" not in offline_worker.log().lower()
     # Structured logs: every line the worker and its job processes wrote is a JSON object.
     assert [line for line in offline_worker.log().splitlines() if not json_object(line)] == []
+
+
+async def remote_agent_info(
+    caller: Caller, within: float
+) -> agent_pb.SessionResponse.GetAgentInfoResponse:
+    """What the framework's remote-session protocol tells a caller about the agent."""
+    assert caller.agent_identity is not None
+    remote = RemoteSession.from_room(caller.room, caller.agent_identity)
+    await remote.start()
+    try:
+        await remote.wait_for_ready(timeout=within)
+        return await remote.get_agent_info()
+    finally:
+        await remote.aclose()
+
+
+async def test_callers_drive_the_session_remotely_only_where_allowed(
+    livekit: LiveKitServer,
+    offline_worker: AgentWorker,
+    worker_factory: Callable[..., AgentWorker],
+) -> None:
+    # By default the agent answers no remote-session request: a caller cannot read its
+    # instructions, send it text turns or switch its audio off.
+    async with calling(livekit, "vf-offline", "room-remote-off") as caller:
+        with pytest.raises(TimeoutError):
+            await remote_agent_info(caller, within=3)
+    # Allowed in the config, the same request is answered (so the one above can fail).
+    fast = [{"provider": "simulated", "simulation": {"delaySeconds": 0.1}}]
+    worker_factory(pipeline_config("vf-remote", fast, fast, fast, remoteSession=True))
+    async with calling(livekit, "vf-remote", "room-remote-on") as caller:
+        info = await remote_agent_info(caller, within=15)
+    assert info.instructions == "You are a test agent."
 
 
 def test_job_processes_fork_from_the_one_forkserver_with_voicefleets_preload(

@@ -30,6 +30,9 @@ def test_worker_config_round_trips_through_the_agent_model() -> None:
     assert parsed.instructions == "Be brief."
     assert parsed.region == "us-east"
     assert parsed.sessions_per_worker == agent.scaling.sessions_per_worker
+    assert parsed.remote_session is False
+    opened = objects(spec(remoteSession=True))["ConfigMap"]["data"]["agent.json"]
+    assert AgentConfig.model_validate_json(opened).remote_session is True
 
 
 def test_grace_period_outlasts_the_drain_and_pods_are_restricted() -> None:
