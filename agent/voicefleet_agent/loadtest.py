@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 import wave
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -61,6 +61,12 @@ class LoadTestOptions:
     ramp_seconds: float = 0.0
     """Spread caller starts over this many seconds."""
     room_prefix: str = "loadtest"
+    progress_seconds: float = 5.0
+    """Time between progress reports while the callers run."""
+
+    @property
+    def planned_turns(self) -> int:
+        return self.callers * self.turns
 
 
 @dataclass(frozen=True)
@@ -357,16 +363,45 @@ async def _run_caller(
             await caller.leave()
 
 
-async def run_loadtest(options: LoadTestOptions) -> LoadTestReport:
-    """Drive `options.callers` concurrent callers for `options.turns` turns each."""
+async def run_loadtest(
+    options: LoadTestOptions, on_progress: Callable[[LoadTestReport], None] | None = None
+) -> LoadTestReport:
+    """Drive `options.callers` concurrent callers for `options.turns` turns each, showing the
+    report so far to `on_progress` every `options.progress_seconds` while they run."""
     loop = asyncio.get_running_loop()
     rendered = [await loop.run_in_executor(None, espeak_pcm, t) for t in options.utterances]
     # Resampled on this thread: livekit.rtc creates its native client lazily, and two threads
     # doing so at once (two load tests in one process) crash it.
     speech = [caller_audio(rate, pcm) for rate, pcm in rendered]
     report = LoadTestReport(callers=options.callers, turns_attempted=0, turns_completed=0)
-    await asyncio.gather(*(_run_caller(i, options, speech, report) for i in range(options.callers)))
+    progress = None
+    if on_progress is not None:
+        progress = asyncio.create_task(
+            _every(options.progress_seconds, lambda: on_progress(report))
+        )
+    try:
+        await asyncio.gather(
+            *(_run_caller(i, options, speech, report) for i in range(options.callers))
+        )
+    finally:
+        if progress is not None:
+            progress.cancel()
     return report
+
+
+async def _every(seconds: float, action: Callable[[], None]) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        action()
+
+
+def progress_line(report: LoadTestReport, planned_turns: int) -> str:
+    """One line on a running load test: turns answered of those planned, errors, p50 so far."""
+    p50 = "" if report.p50 is None else f", p50 so far {report.p50 * 1000:.0f} ms"
+    return (
+        f"loadtest: {report.turns_completed}/{planned_turns} turns answered, "
+        f"{len(report.errors)} errors{p50}"
+    )
 
 
 def parse_args(argv: Sequence[str] | None) -> LoadTestOptions:
@@ -384,7 +419,12 @@ def parse_args(argv: Sequence[str] | None) -> LoadTestOptions:
     parser.add_argument("--utterance", action="append", help="what callers say (repeatable)")
     parser.add_argument("--turn-timeout", type=float, default=15.0)
     parser.add_argument("--ramp", type=float, default=0.0, help="seconds to spread starts over")
+    parser.add_argument(
+        "--progress", type=float, default=5.0, help="seconds between progress lines on stderr"
+    )
     args = parser.parse_args(argv)
+    if args.progress <= 0:
+        parser.error("--progress must be a positive number of seconds")
     for name in ("url", "api_key", "api_secret"):
         if not getattr(args, name):
             parser.error(f"--{name.replace('_', '-')} or ${'LIVEKIT_' + name.upper()} is required")
@@ -398,6 +438,7 @@ def parse_args(argv: Sequence[str] | None) -> LoadTestOptions:
         utterances=args.utterance or DEFAULT_UTTERANCES,
         turn_timeout=args.turn_timeout,
         ramp_seconds=args.ramp,
+        progress_seconds=args.progress,
     )
 
 
@@ -415,7 +456,11 @@ def format_report(report: LoadTestReport) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_args(argv)
-    report = asyncio.run(run_loadtest(options))
+
+    def show(report: LoadTestReport) -> None:
+        print(progress_line(report, options.planned_turns), file=sys.stderr, flush=True)
+
+    report = asyncio.run(run_loadtest(options, on_progress=show))
     print(format_report(report))
     print(json.dumps(report.summary()), file=sys.stderr)
     return 1 if report.errors or not report.turns_completed else 0

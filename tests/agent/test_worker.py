@@ -192,6 +192,36 @@ async def test_callers_drive_the_session_remotely_only_where_allowed(
     assert info.instructions == "You are a test agent."
 
 
+def test_loadtest_command_shows_progress_then_the_report(
+    livekit: LiveKitServer, offline_worker: AgentWorker
+) -> None:
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "voicefleet_operator.cli", "loadtest"),
+            *("--url", livekit.url, "--api-key", livekit.api_key),
+            *("--api-secret", livekit.api_secret, "--agent", "vf-offline"),
+            *("--callers", "1", "--turns", "2", "--progress", "1"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    report = result.stdout.splitlines()
+    assert report[0] == "callers 1, turns 2/2", result.stdout
+    assert re.fullmatch(r"voice-to-voice p50 \d+ ms, p95 \d+ ms, max \d+ ms", report[1])
+    progress = [
+        int(m.group(1))
+        for line in result.stderr.splitlines()
+        if (m := re.fullmatch(r"loadtest: (\d)/2 turns answered, 0 errors.*", line))
+    ]
+    assert progress, result.stderr
+    assert progress == sorted(progress), progress
+    summary = json.loads(result.stderr.splitlines()[-1])
+    assert summary["turns_completed"] == 2
+    assert 0 < summary["p50_seconds"] <= summary["p95_seconds"]
+
+
 def test_job_processes_fork_from_the_one_forkserver_with_voicefleets_preload(
     offline_worker: AgentWorker,
 ) -> None:

@@ -20,7 +20,7 @@ from prometheus_client.metrics import MetricWrapperBase
 
 from voicefleet_agent import metrics
 from voicefleet_agent.config import AgentConfig, Simulation
-from voicefleet_agent.loadtest import percentile, utterance_pcm
+from voicefleet_agent.loadtest import parse_args, percentile, utterance_pcm
 from voicefleet_agent.logs import REDACTED, RedactingFilter
 from voicefleet_agent.main import (
     FRAMEWORK_PRELOAD_MODULES,
@@ -359,6 +359,21 @@ def test_forkserver_preload_sets_the_ca_bundle_fallback_job_processes_inherit() 
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == certifi.where()
+
+
+def test_loadtest_refuses_a_progress_interval_that_is_not_positive(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    connection = ["--url", "ws://lk", "--api-key", "k", "--api-secret", "s", "--agent", "a"]
+    assert parse_args([*connection, "--progress", "2"]).progress_seconds == 2
+    with pytest.raises(SystemExit) as exit_:
+        parse_args([*connection, "--progress", "0"])
+    assert exit_.value.code == 2
+    assert (
+        capsys.readouterr()
+        .err.splitlines()[-1]
+        .endswith("--progress must be a positive number of seconds")
+    )
 
 
 def test_percentile_is_nearest_rank() -> None:
