@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 import psutil  # type: ignore[import-untyped]
-from agent_common import Worker, livekit_server, start_worker
+from agent_common import Worker, livekit_server, show_progress, start_worker
 
 from voicefleet_agent.loadtest import LoadTestOptions, run_loadtest
 from voicefleet_operator.local.livekit import LiveKitServer
@@ -145,7 +145,7 @@ async def measure(worker: Worker, livekit: LiveKitServer, sessions: int, turns: 
     cpu_before, started = worker.cpu_seconds(), time.monotonic()
     samples, stop = Samples(idle, thread_cpu(worker)), asyncio.Event()
     sampler = asyncio.create_task(sample(worker, samples, stop))
-    report = await run_loadtest(options)
+    report = await run_loadtest(options, on_progress=show_progress(options.planned_turns))
     stop.set()
     await sampler
     elapsed = time.monotonic() - started
