@@ -8,14 +8,13 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psutil  # type: ignore[import-untyped]
 
-from voicefleet_agent.loadtest import LoadTestReport, progress_line
 from voicefleet_operator.local.livekit import LiveKitServer
 from voicefleet_operator.local.process import Process, free_port
 
@@ -109,12 +108,3 @@ def histogram_mean(text: str, name: str) -> float | None:
         elif line.startswith(f"{name}_count"):
             count += float(line.rsplit(" ", 1)[1])
     return total / count if count else None
-
-
-def show_progress(planned_turns: int) -> Callable[[LoadTestReport], None]:
-    """Progress of a load test on stderr, so a long run is not silent."""
-
-    def show(report: LoadTestReport) -> None:
-        print(f"  {progress_line(report, planned_turns)}", file=sys.stderr, flush=True)
-
-    return show

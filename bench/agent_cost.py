@@ -40,9 +40,9 @@ from pathlib import Path
 
 import numpy as np
 import psutil  # type: ignore[import-untyped]
-from agent_common import Worker, livekit_server, show_progress, start_worker
+from agent_common import Worker, livekit_server, start_worker
 
-from voicefleet_agent.loadtest import LoadTestOptions, run_loadtest
+from voicefleet_agent.loadtest import LoadTestOptions, print_progress, run_loadtest
 from voicefleet_operator.local.livekit import LiveKitServer
 
 MIB = 1024 * 1024
@@ -98,8 +98,8 @@ def thread_cpu(worker: Worker) -> dict[ThreadKey, tuple[str, float]]:
             process_name = Path(f"/proc/{proc.pid}/comm").read_text()
             for thread in proc.threads():
                 name = Path(f"/proc/{proc.pid}/task/{thread.id}/comm").read_text()
-                kind = NATIVE if name != process_name else OTHER_PYTHON
-                kind = EVENT_LOOPS if thread.id == proc.pid else kind
+                python = EVENT_LOOPS if thread.id == proc.pid else OTHER_PYTHON
+                kind = python if name == process_name else NATIVE
                 threads[(proc.pid, thread.id)] = (kind, thread.user_time + thread.system_time)
     return threads
 
@@ -145,7 +145,7 @@ async def measure(worker: Worker, livekit: LiveKitServer, sessions: int, turns: 
     cpu_before, started = worker.cpu_seconds(), time.monotonic()
     samples, stop = Samples(idle, thread_cpu(worker)), asyncio.Event()
     sampler = asyncio.create_task(sample(worker, samples, stop))
-    report = await run_loadtest(options, on_progress=show_progress(options.planned_turns))
+    report = await run_loadtest(options, on_progress=print_progress(options.planned_turns))
     stop.set()
     await sampler
     elapsed = time.monotonic() - started

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from agent_common import livekit_server, show_progress, start_worker
+from agent_common import livekit_server, start_worker
 
 from voicefleet_agent.loadtest import (
     FRAME_SAMPLES,
@@ -49,6 +49,7 @@ from voicefleet_agent.loadtest import (
     Turn,
     caller_token,
     percentile,
+    print_progress,
     run_loadtest,
 )
 from voicefleet_operator.local.livekit import LiveKitServer
@@ -232,7 +233,7 @@ async def run(livekit: LiveKitServer, otlp: OTLPReceiver, callers: int, turns: i
         utterances=("Hello there, how are you?", "What time is it now?"),
         ramp_seconds=2.0,
     )
-    report = await run_loadtest(options, on_progress=show_progress(options.planned_turns))
+    report = await run_loadtest(options, on_progress=print_progress(options.planned_turns))
     traces = await wait_for_traces(otlp, {t.room_sid for t in report.turns})
     path = await probe_audio_path(livekit)
     print_report(report, traces, path)

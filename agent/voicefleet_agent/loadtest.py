@@ -404,6 +404,15 @@ def progress_line(report: LoadTestReport, planned_turns: int) -> str:
     )
 
 
+def print_progress(planned_turns: int) -> Callable[[LoadTestReport], None]:
+    """An `on_progress` for `run_loadtest` that prints a progress line on stderr."""
+
+    def show(report: LoadTestReport) -> None:
+        print(progress_line(report, planned_turns), file=sys.stderr, flush=True)
+
+    return show
+
+
 def parse_args(argv: Sequence[str] | None) -> LoadTestOptions:
     parser = argparse.ArgumentParser(
         prog="voicefleet loadtest",
@@ -456,11 +465,7 @@ def format_report(report: LoadTestReport) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_args(argv)
-
-    def show(report: LoadTestReport) -> None:
-        print(progress_line(report, options.planned_turns), file=sys.stderr, flush=True)
-
-    report = asyncio.run(run_loadtest(options, on_progress=show))
+    report = asyncio.run(run_loadtest(options, on_progress=print_progress(options.planned_turns)))
     print(format_report(report))
     print(json.dumps(report.summary()), file=sys.stderr)
     return 1 if report.errors or not report.turns_completed else 0
