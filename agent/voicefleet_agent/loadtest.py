@@ -21,6 +21,7 @@ import time
 import wave
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import NoReturn
 
 import numpy as np
 from livekit import api, rtc
@@ -471,5 +472,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 1 if report.errors or not report.turns_completed else 0
 
 
+def run_cli(argv: Sequence[str] | None = None) -> NoReturn:
+    """`voicefleet loadtest`: `main`, then exit without finalizing the interpreter. livekit.rtc's
+    native threads may still call into Python while it finalizes, and the process then aborts
+    after the report is out (exit -6), which would read as a failed load test."""
+    code = main(argv)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run_cli()

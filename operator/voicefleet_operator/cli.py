@@ -21,9 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--check", action="store_true", help="fail if a generated file is stale")
     args, rest = parser.parse_known_args(argv)
     if args.command == "loadtest":
-        from voicefleet_agent.loadtest import main as loadtest
+        from voicefleet_agent.loadtest import run_cli
 
-        return loadtest(rest)
+        run_cli(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "demo":
