@@ -8,20 +8,20 @@ export VOICEFLEET_CACHE := $(CACHE)
 export PATH := $(CACHE)/bin:$(PATH)
 # The Python environment is shared by every clone (scripts/setup.sh); this clone's sources
 # come first on the path whichever clone installed itself there last.
-export PYTHONPATH := $(CURDIR)/operator:$(CURDIR)/agent:$(CURDIR)/dashboards
+export PYTHONPATH := $(CURDIR)/operator:$(CURDIR)/agent:$(CURDIR)/dashboards:$(CURDIR)/devstack
 PY := .venv/bin/python
 DENO := $(CACHE)/bin/deno
 TOKEN_FN := supabase/functions/livekit-token
 
-.PHONY: demo test setup generate check-generated lint python-tests frontend-tests deno-tests \
-	format constraints clean
+.PHONY: demo test setup images generate check-generated lint python-tests frontend-tests \
+	deno-tests format constraints clean
 
 demo: setup
-	$(PY) -m voicefleet_operator.cli demo
+	$(PY) -m voicefleet_devstack demo
 
 test: setup
 	@start=$$SECONDS; \
-	for target in check-generated lint python-tests frontend-tests deno-tests; do \
+	for target in check-generated lint images python-tests frontend-tests deno-tests; do \
 	  step=$$SECONDS; echo "==> make $$target"; \
 	  $(MAKE) --no-print-directory $$target; \
 	  echo "    $$target: $$((SECONDS - step))s"; \
@@ -30,6 +30,11 @@ test: setup
 
 setup:
 	@scripts/setup.sh
+
+# The operator and agent images from images/*.Dockerfile, built with buildah into OCI archives
+# under $(CACHE)/images; unchanged sources rebuild nothing.
+images: setup
+	$(PY) -m voicefleet_devstack images
 
 # Committed artifacts generated from one source: the CRD and configuration reference from the
 # spec models; dashboards, recording rules and alerts from dashboards/voicefleet_dashboards;

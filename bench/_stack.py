@@ -11,9 +11,9 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from voicefleet_operator.local.cluster import LocalCluster
-from voicefleet_operator.local.livekit import LiveKitServer
-from voicefleet_operator.local.process import Process, free_port, port_open
+from voicefleet_devstack.cluster import LocalCluster
+from voicefleet_devstack.livekit import LiveKitServer
+from voicefleet_devstack.process import Process, free_port, port_open
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import psutil  # type: ignore[import-untyped]
 
-from voicefleet_operator.local.livekit import LiveKitServer
-from voicefleet_operator.local.process import Process, free_port
+from voicefleet_devstack.livekit import LiveKitServer
+from voicefleet_devstack.process import Process, free_port
 
 
 def http_status(url: str) -> int:

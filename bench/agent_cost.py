@@ -43,7 +43,7 @@ import psutil  # type: ignore[import-untyped]
 from agent_common import Worker, livekit_server, start_worker
 
 from voicefleet_agent.loadtest import LoadTestOptions, print_progress, run_loadtest
-from voicefleet_operator.local.livekit import LiveKitServer
+from voicefleet_devstack.livekit import LiveKitServer
 
 MIB = 1024 * 1024
 IDLE_SECONDS = 10.0

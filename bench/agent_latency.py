@@ -52,8 +52,8 @@ from voicefleet_agent.loadtest import (
     print_progress,
     run_loadtest,
 )
-from voicefleet_operator.local.livekit import LiveKitServer
-from voicefleet_operator.local.otlp import OTLPReceiver, ReceivedSpan
+from voicefleet_devstack.livekit import LiveKitServer
+from voicefleet_devstack.otlp import OTLPReceiver, ReceivedSpan
 
 VAD_SILENCE = 0.3
 STT_DELAY = 0.4

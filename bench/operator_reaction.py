@@ -21,7 +21,7 @@ from _stack import Stack, apply, credentials, operator_stack, stop_on_sigterm, s
 from kubernetes import client, config
 from livekit import api, rtc
 
-from voicefleet_operator.local.livekit import LiveKitServer
+from voicefleet_devstack.livekit import LiveKitServer
 
 AGENT = "bench"
 

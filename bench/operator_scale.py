@@ -25,9 +25,9 @@ import psutil  # type: ignore[import-untyped]
 from _stack import credentials, start_operator, stop_on_sigterm
 from kubernetes import client, config, watch
 
-from voicefleet_operator.local.cluster import LocalCluster
-from voicefleet_operator.local.livekit import LiveKitServer
-from voicefleet_operator.local.process import free_port
+from voicefleet_devstack.cluster import LocalCluster
+from voicefleet_devstack.livekit import LiveKitServer
+from voicefleet_devstack.process import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 NS = "scale"

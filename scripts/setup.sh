@@ -19,7 +19,9 @@ KWOK_VERSION=v0.8.0
 HELM_VERSION=v3.19.5
 LIVEKIT_VERSION=v1.13.5
 DENO_VERSION=2.9.6
-APT_PACKAGES=(prometheus chromium espeak-ng sox fonts-liberation)
+APT_PACKAGES=(prometheus chromium espeak-ng sox fonts-liberation
+  # The images (`make images`) and the real node that runs them.
+  buildah mmdebstrap containerd runc containernetworking-plugins iptables)
 
 step() {
   local name=$1 start=$SECONDS
@@ -47,7 +49,7 @@ build_kubernetes() {
       -X $v.gitVersion=$KUBERNETES_VERSION -X $v.gitMajor=1 -X $v.gitMinor=36 \
       -X k8s.io/client-go/pkg/version.gitVersion=$KUBERNETES_VERSION" \
     -o "$BIN/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl)
+    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl k8s.io/kubernetes/cmd/kubelet)
 }
 
 build_etcd() {
@@ -67,7 +69,7 @@ go_install() { # module/cmd@version binary-name
 }
 
 install_go_tools() {
-  step "kube-apiserver, kube-controller-manager, kube-scheduler, kubectl $KUBERNETES_VERSION" \
+  step "kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kubelet $KUBERNETES_VERSION" \
     stamped kubernetes "$KUBERNETES_VERSION-$(sha256sum "$ROOT/tools/k8s/go.sum" | cut -c1-12)" build_kubernetes
   step "etcd $ETCD_VERSION" stamped etcd "$ETCD_VERSION" build_etcd
   local jaeger

@@ -14,14 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from voicefleet_operator.local.cluster import LocalCluster
-from voicefleet_operator.local.livekit import LiveKitServer
-from voicefleet_operator.local.process import Process, binary, free_port, port_open
+from voicefleet_devstack.cluster import LocalCluster
+from voicefleet_devstack.images import Image, build_images
+from voicefleet_devstack.livekit import LiveKitServer
+from voicefleet_devstack.node import RealNode
+from voicefleet_devstack.process import Process, binary, free_port, port_open
 
 ROOT = Path(__file__).resolve().parents[1]
 # Servers the tests start as `python -m ...` import this clone's sources too.
 os.environ["PYTHONPATH"] = os.pathsep.join(
-    [*(str(ROOT / part) for part in ("operator", "agent", "dashboards")),
+    [*(str(ROOT / part) for part in ("operator", "agent", "dashboards", "devstack")),
      *filter(None, [os.environ.get("PYTHONPATH")])]
 )  # fmt: skip
 
@@ -44,6 +46,47 @@ def cluster(servers_dir: Path) -> Iterator[LocalCluster]:
 @pytest.fixture(scope="session")
 def livekit(servers_dir: Path) -> Iterator[LiveKitServer]:
     server = LiveKitServer(servers_dir / "livekit")
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def images() -> dict[str, Image]:
+    """The operator, agent and pause images, built by `make images` (cached by content)."""
+    return build_images()
+
+
+@pytest.fixture(scope="session")
+def real_cluster(servers_dir: Path) -> Iterator[LocalCluster]:
+    """A second control plane, without KWOK, for the real node: apart from `cluster`, whose
+    operator process watches every namespace."""
+    local = LocalCluster(servers_dir / "real-cluster", nodes=0)
+    try:
+        yield local.start()
+    finally:
+        local.stop()
+
+
+@pytest.fixture(scope="session")
+def real_node(
+    real_cluster: LocalCluster, images: dict[str, Image], servers_dir: Path
+) -> Iterator[RealNode]:
+    """kubelet, containerd and runc registered with `real_cluster`, holding every image."""
+    node = RealNode(real_cluster, servers_dir / "node")
+    try:
+        node.start(images["pause"].reference)
+        node.load(*(image.archive for image in images.values()))
+        yield node
+    finally:
+        node.stop()
+
+
+@pytest.fixture(scope="session")
+def node_livekit(real_node: RealNode, servers_dir: Path) -> Iterator[LiveKitServer]:
+    """A livekit-server on the real node's address, where its pods reach it."""
+    server = LiveKitServer(servers_dir / "node-livekit", host=real_node.address)
     try:
         yield server.start()
     finally:

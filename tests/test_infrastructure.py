@@ -14,11 +14,11 @@ import prometheus_client
 import yaml
 from livekit import api, rtc
 
+from voicefleet_devstack.cluster import LocalCluster
+from voicefleet_devstack.livekit import LiveKitServer
+from voicefleet_devstack.process import binary, free_port
+from voicefleet_devstack.prometheus import Prometheus
 from voicefleet_operator.crd import custom_resource_definition
-from voicefleet_operator.local.cluster import LocalCluster
-from voicefleet_operator.local.livekit import LiveKitServer
-from voicefleet_operator.local.process import binary, free_port
-from voicefleet_operator.local.prometheus import Prometheus
 
 from .helpers import eventually
 

@@ -11,7 +11,6 @@ from voicefleet_operator import generate
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="voicefleet", description="voicefleet command line")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("demo", help="run the whole fleet on this machine (Ctrl-C stops it)")
     commands.add_parser(
         "loadtest",
         help="measure an agent's voice-to-voice latency with simulated callers",
@@ -26,10 +25,6 @@ def main(argv: list[str] | None = None) -> int:
         run_cli(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    if args.command == "demo":
-        from voicefleet_operator.demo import run_demo
-
-        return run_demo()
     return generate.main(["--check"] if args.check else [])
 
 

@@ -22,9 +22,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from voicefleet_agent.loadtest import Caller, LoadTestOptions, caller_token
-from voicefleet_operator.local.livekit import LiveKitServer
-from voicefleet_operator.local.otlp import OTLPReceiver
-from voicefleet_operator.local.process import Process, free_port
+from voicefleet_devstack.livekit import LiveKitServer
+from voicefleet_devstack.otlp import OTLPReceiver
+from voicefleet_devstack.process import Process, free_port
 
 READY_TIMEOUT = 30.0
 

@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from voicefleet_agent.loadtest import LoadTestOptions, run_loadtest
-from voicefleet_operator.local.livekit import LiveKitServer
-from voicefleet_operator.local.prometheus import Prometheus
+from voicefleet_devstack.livekit import LiveKitServer
+from voicefleet_devstack.prometheus import Prometheus
 
 from ..conftest import RunningOperator
 from .conftest import AgentWorker, pipeline_config

@@ -11,8 +11,8 @@ import pytest
 
 from voicefleet_agent.loadtest import utterance_pcm
 from voicefleet_agent.tracing import SERVICE_NAME
-from voicefleet_operator.local.jaeger import Jaeger
-from voicefleet_operator.local.livekit import LiveKitServer
+from voicefleet_devstack.jaeger import Jaeger
+from voicefleet_devstack.livekit import LiveKitServer
 
 from .conftest import AgentWorker, calling, eventually, pipeline_config
 from .test_worker import answer

@@ -34,8 +34,8 @@ from voicefleet_agent.main import (
     PRELOAD_MODULES,
 )
 from voicefleet_agent.providers import OFFLINE_LABEL
-from voicefleet_operator.local.livekit import LiveKitServer
-from voicefleet_operator.local.otlp import OTLPReceiver, ReceivedSpan
+from voicefleet_devstack.livekit import LiveKitServer
+from voicefleet_devstack.otlp import OTLPReceiver, ReceivedSpan
 
 OFFLINE = [{"provider": "offline"}]
 STAGE_HISTOGRAMS = (

@@ -40,7 +40,7 @@ from voicefleet_agent.providers import (
 from voicefleet_agent.providers._local_tts import TONE_SECONDS_PER_CHARACTER
 from voicefleet_agent.providers._speech import SAMPLE_RATE, EnergyGate, GateChange
 from voicefleet_agent.worker import worker_load
-from voicefleet_operator.local.process import binary
+from voicefleet_devstack.process import binary
 
 AGENT_METRICS = {
     "voicefleet_agent_voice_to_voice_seconds": ("histogram", set()),

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from voicefleet_operator.local.process import binary
+from voicefleet_devstack.process import binary
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "voicefleet"

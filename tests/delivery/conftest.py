@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from voicefleet_operator.local.cluster import LocalCluster
+from voicefleet_devstack.cluster import LocalCluster
 
 FIXTURES = Path(__file__).with_name("fixtures")
 

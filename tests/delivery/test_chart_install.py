@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from voicefleet_operator.local.cluster import LocalCluster
+from voicefleet_devstack.cluster import LocalCluster
 
 from ..helpers import eventually
 from .chart import CHART, HelmError, helm

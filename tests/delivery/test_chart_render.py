@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from voicefleet_operator.local.cluster import LocalCluster
+from voicefleet_devstack.cluster import LocalCluster
 
 from .chart import CHART, MONITORING_APIS, HelmError, find, helm, objects, template
 from .conftest import FIXTURES

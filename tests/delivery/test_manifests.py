@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from voicefleet_operator.local.cluster import LocalCluster
+from voicefleet_devstack.cluster import LocalCluster
 
 from ..helpers import eventually
 from .chart import BASE, CHART, ROOT, base_manifest, objects

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from voicefleet_operator.local.cluster import LocalCluster
-from voicefleet_operator.local.process import Process, free_port, port_open
+from voicefleet_devstack.cluster import LocalCluster
+from voicefleet_devstack.process import Process, free_port, port_open
 
 from ..helpers import eventually, voice_agent
 from .chart import CHART, helm

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from voicefleet_agent.providers.replies import OFFLINE_LABEL, offline_reply
-from voicefleet_operator.local.process import ComponentError, binary
+from voicefleet_devstack.process import ComponentError, binary
 
 ROOT = Path(__file__).resolve().parents[2]
 FRONTEND = ROOT / "frontend"

@@ -22,8 +22,8 @@ import pytest
 
 from tests.agent.conftest import AgentWorker, pipeline_config
 from tests.e2e.browser import FRONTEND, ROOT, fresh_dir, speech_wav
-from voicefleet_operator.local.livekit import LiveKitServer
-from voicefleet_operator.local.process import ComponentError, Process, binary, free_port, port_open
+from voicefleet_devstack.livekit import LiveKitServer
+from voicefleet_devstack.process import ComponentError, Process, binary, free_port, port_open
 
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
 TOKEN_FUNCTION = ROOT / "supabase" / "functions" / "livekit-token"

@@ -12,7 +12,7 @@ from tests.agent.conftest import AgentWorker
 from tests.e2e.browser import assert_conversation, run_call
 from tests.e2e.conftest import TokenService
 from tests.helpers import eventually
-from voicefleet_operator.local.process import port_open
+from voicefleet_devstack.process import port_open
 
 
 def test_a_caller_talks_with_the_agent_in_chromium(

@@ -19,8 +19,8 @@ from typing import Any
 
 from tests.e2e.browser import ROOT, assert_conversation, run_call
 from tests.helpers import eventually
-from voicefleet_operator.demo import AGENT, NAMESPACE, Ports
-from voicefleet_operator.local.process import CACHE, binary
+from voicefleet_devstack.demo import AGENT, NAMESPACE, Ports
+from voicefleet_devstack.process import CACHE, binary
 
 STATE = CACHE / "demo"
 START_TIMEOUT = 240.0  # it builds the frontend, on 2 cores
@@ -42,7 +42,7 @@ class DemoRun:
         keys = {"DEEPGRAM_API_KEY", "GOOGLE_API_KEY"}
         env = {k: v for k, v in os.environ.items() if k not in keys}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "voicefleet_operator.cli", "demo"],
+            [sys.executable, "-m", "voicefleet_devstack", "demo"],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from livekit import api, rtc
 
-from voicefleet_operator.local.cluster import LocalCluster
-from voicefleet_operator.local.livekit import LiveKitServer
-from voicefleet_operator.local.process import free_port
+from voicefleet_devstack.cluster import LocalCluster
+from voicefleet_devstack.livekit import LiveKitServer
+from voicefleet_devstack.process import free_port
 
 from ..conftest import RunningOperator
 from ..helpers import WorkerMetrics, eventually, voice_agent

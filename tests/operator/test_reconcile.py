@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from voicefleet_operator.local.cluster import LocalCluster
+from voicefleet_devstack.cluster import LocalCluster
 
 from ..conftest import RunningOperator
 from ..helpers import eventually, voice_agent

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from voicefleet_operator.local.cluster import LocalCluster
-from voicefleet_operator.local.process import binary
+from voicefleet_devstack.cluster import LocalCluster
+from voicefleet_devstack.process import binary
 
 from ..conftest import RunningOperator
 from ..helpers import eventually, voice_agent

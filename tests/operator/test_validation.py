@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from voicefleet_operator.local.cluster import KubectlError, LocalCluster
+from voicefleet_devstack.cluster import KubectlError, LocalCluster
 
 from ..helpers import voice_agent
 

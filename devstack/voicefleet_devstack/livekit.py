@@ -1,4 +1,5 @@
-"""A livekit-server bound to loopback, for the demo and the tests."""
+"""A livekit-server on one local address (loopback, or a real node's), for the demo and the
+tests."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from voicefleet_operator.local.process import Process, binary, free_port
+from voicefleet_devstack.process import Process, binary, free_port
 
 
 @dataclass
@@ -20,15 +21,18 @@ class LiveKitServer:
     api_secret: str = field(default_factory=lambda: secrets.token_hex(24))
     webhook_urls: list[str] = field(default_factory=list)
     port: int = 0
+    # Where it listens and what it tells clients for media: a real node's pods reach it at the
+    # node's address (voicefleet_devstack.node), anything else on this machine at either.
+    host: str = "127.0.0.1"
     process: Process | None = None
 
     @property
     def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
+        return f"ws://{self.host}:{self.port}"
 
     @property
     def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def start(self, timeout: float = 30) -> LiveKitServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -38,7 +42,7 @@ class LiveKitServer:
         config.write_text(json.dumps(self._config(), indent=2))
         self.process = Process(
             "livekit-server",
-            [binary("livekit-server"), f"--config={config}", "--node-ip=127.0.0.1"],
+            [binary("livekit-server"), f"--config={config}", f"--node-ip={self.host}"],
             self.workdir / "livekit-server.log",
         ).start()
         self.process.wait_until(self._healthy, timeout, f"serving on {self.http_url}")
@@ -55,12 +59,12 @@ class LiveKitServer:
     def _config(self) -> dict[str, object]:
         config: dict[str, object] = {
             "port": self.port,
-            "bind_addresses": ["127.0.0.1"],
+            "bind_addresses": [self.host],
             "rtc": {
                 "tcp_port": free_port(),
                 "udp_port": free_port(),
                 "use_external_ip": False,
-                "node_ip": "127.0.0.1",
+                "node_ip": self.host,
             },
             "keys": {self.api_key: self.api_secret},
             "logging": {"level": "info", "json": True},

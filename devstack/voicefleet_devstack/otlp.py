@@ -12,7 +12,7 @@ from typing import Any
 
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
-from voicefleet_operator.local.process import free_port
+from voicefleet_devstack.process import free_port
 
 
 @dataclass(frozen=True)

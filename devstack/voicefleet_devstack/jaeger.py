@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from voicefleet_operator.local.process import Process, binary, free_port
+from voicefleet_devstack.process import Process, binary, free_port
 
 STORE = "memstore"
 

@@ -13,10 +13,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-
-from voicefleet_operator.local.process import ComponentError, Process, binary, free_port
+from voicefleet_devstack.pki import write_client_ca, write_key
+from voicefleet_devstack.process import ComponentError, Process, binary, free_port
 
 ADMIN_USER = "voicefleet-admin"
 # Under a burst of writes kube-apiserver spends about a fifth of its CPU collecting garbage,
@@ -30,6 +28,9 @@ class KubectlError(ComponentError):
 
 
 KWOK_NODE = "kwok-node-0"
+# The one node that runs containers (voicefleet_devstack.node), and its credentials' names.
+REAL_NODE = "voicefleet-node"
+KUBELET_CLIENT = "kubelet-client"
 
 
 @dataclass
@@ -39,6 +40,7 @@ class LocalCluster:
     workdir: Path
     nodes: int = 1
     token: str = field(default_factory=lambda: secrets.token_hex(16))
+    node_token: str = field(default_factory=lambda: secrets.token_hex(16))
     processes: list[Process] = field(default_factory=list)
     api_port: int = 0
     profiling: bool = False  # serve the API server's /debug/pprof (benchmarks)
@@ -57,9 +59,11 @@ class LocalCluster:
         etcd_port = self._start_etcd(timeout)
         self._start_apiserver(etcd_port, timeout)
         self._write_kubeconfig()
-        for start in (self._start_controller_manager, self._start_scheduler, self._start_kwok):
-            start(timeout)
-        self._create_nodes(timeout)
+        self._start_controller_manager(timeout)
+        self._start_scheduler(timeout)
+        if self.nodes:  # KWOK's fake nodes; a cluster without them gets a RealNode instead
+            self._start_kwok(timeout)
+            self._create_nodes(timeout)
         return self
 
     def stop(self) -> None:
@@ -130,7 +134,12 @@ class LocalCluster:
                 f"--secure-port={self.api_port}",
                 f"--cert-dir={pki}",
                 f"--token-auth-file={pki / 'tokens.csv'}",
-                "--authorization-mode=RBAC",
+                # Node: a kubelet reads and writes only what its own pods need.
+                "--authorization-mode=Node,RBAC",
+                f"--kubelet-client-certificate={pki / f'{KUBELET_CLIENT}.crt'}",
+                f"--kubelet-client-key={pki / f'{KUBELET_CLIENT}.key'}",
+                # Nodes have no DNS names here: reach a kubelet at its node IP.
+                "--kubelet-preferred-address-types=InternalIP",
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
                 f"--service-account-key-file={pki / 'sa.pub'}",
                 f"--service-account-signing-key-file={pki / 'sa.key'}",
@@ -205,24 +214,21 @@ class LocalCluster:
     def _write_credentials(self) -> None:
         pki = self.workdir / "pki"
         pki.mkdir(parents=True, exist_ok=True)
-        (pki / "tokens.csv").write_text(f'{self.token},{ADMIN_USER},1,"system:masters"\n')
-        if (pki / "sa.key").exists():
-            return
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        (pki / "sa.key").write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.TraditionalOpenSSL,
-                serialization.NoEncryption(),
-            )
+        (pki / "tokens.csv").write_text(
+            f'{self.token},{ADMIN_USER},1,"system:masters"\n'
+            f'{self.node_token},system:node:{REAL_NODE},2,"system:nodes"\n'
         )
-        (pki / "sa.pub").write_bytes(
-            key.public_key().public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
-        )
+        if not (pki / "sa.key").exists():
+            write_key(pki / "sa.key")
+        if not (pki / f"{KUBELET_CLIENT}.crt").exists():
+            # The API server's identity towards kubelets (logs, exec), in system:masters.
+            write_client_ca(pki, KUBELET_CLIENT, "kube-apiserver", "system:masters")
 
     def _write_kubeconfig(self) -> None:
+        self.write_kubeconfig(self.kubeconfig, ADMIN_USER, self.token)
+
+    def write_kubeconfig(self, path: Path, user: str, token: str) -> None:
+        """A kubeconfig for this cluster that authenticates as `user` with `token`."""
         config = {
             "apiVersion": "v1",
             "kind": "Config",
@@ -235,16 +241,16 @@ class LocalCluster:
                     },
                 }
             ],
-            "users": [{"name": ADMIN_USER, "user": {"token": self.token}}],
+            "users": [{"name": user, "user": {"token": token}}],
             "contexts": [
                 {
                     "name": "voicefleet-local",
-                    "context": {"cluster": "voicefleet-local", "user": ADMIN_USER},
+                    "context": {"cluster": "voicefleet-local", "user": user},
                 }
             ],
             "current-context": "voicefleet-local",
         }
-        self.kubeconfig.write_text(json.dumps(config, indent=2))
+        path.write_text(json.dumps(config, indent=2))
 
     def _get(self, path: str) -> str:
         request = urllib.request.Request(

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from voicefleet_operator.local.process import Process, binary, free_port
+from voicefleet_devstack.process import Process, binary, free_port
 
 
 @dataclass

@@ -28,10 +28,9 @@ from typing import Any
 
 import yaml
 
-from voicefleet_operator.crd import custom_resource_definition
-from voicefleet_operator.local.cluster import LocalCluster
-from voicefleet_operator.local.livekit import LiveKitServer
-from voicefleet_operator.local.process import (
+from voicefleet_devstack.cluster import LocalCluster
+from voicefleet_devstack.livekit import LiveKitServer
+from voicefleet_devstack.process import (
     CACHE,
     ComponentError,
     Process,
@@ -39,7 +38,8 @@ from voicefleet_operator.local.process import (
     free_port,
     port_open,
 )
-from voicefleet_operator.local.prometheus import Prometheus
+from voicefleet_devstack.prometheus import Prometheus
+from voicefleet_operator.crd import custom_resource_definition
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "manifests" / "examples" / "offline-demo.yaml"

@@ -1,0 +1,272 @@
+"""The fleet as a platform team runs it, on a real node: `helm install` with the built images,
+the operator in-cluster under the chart's RBAC, an offline VoiceAgent whose worker pods
+register with livekit-server and answer real callers, and replicas that follow the calls."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from livekit import api
+
+from voicefleet_agent.loadtest import Caller, utterance_pcm
+from voicefleet_devstack.cluster import LocalCluster
+from voicefleet_devstack.images import Image
+from voicefleet_devstack.livekit import LiveKitServer
+from voicefleet_devstack.node import RealNode
+
+from ..delivery.chart import CHART, helm
+from ..helpers import eventually
+
+NS = "vf-real"
+RELEASE = "vf-real"
+AGENT = "real-agent"
+SECRET = "livekit-node"
+ANSWER_TIMEOUT = 30.0
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def fleet(
+    real_cluster: LocalCluster, real_node: RealNode, images: dict[str, Image]
+) -> Iterator[LocalCluster]:
+    """The chart installed in a namespace that enforces the restricted Pod Security Standard."""
+    cluster = real_cluster
+    cluster.kubectl("create", "namespace", NS)
+    cluster.kubectl("label", "namespace", NS, "pod-security.kubernetes.io/enforce=restricted")
+    helm(
+        "install", RELEASE, str(CHART), f"--namespace={NS}", "--wait", "--timeout=180s",
+        f"--set=image.tag={images['operator'].tag}",
+        "--set=rbac.namespaced=true", f"--set=watchNamespaces={{{NS}}}",
+        kubeconfig=cluster.kubeconfig,
+    )  # fmt: skip
+    try:
+        yield cluster
+    finally:
+        helm("uninstall", RELEASE, f"--namespace={NS}", "--wait", "--timeout=120s",
+             kubeconfig=cluster.kubeconfig)  # fmt: skip
+
+
+def pods(cluster: LocalCluster, selector: str) -> list[dict[str, Any]]:
+    out = cluster.kubectl("get", "pods", "-n", NS, "-l", selector, "-o", "json")
+    items: list[dict[str, Any]] = json.loads(out)["items"]
+    return items
+
+
+def ready(pod: dict[str, Any]) -> bool:
+    conditions = {c["type"]: c["status"] for c in pod["status"].get("conditions", [])}
+    deleting = "deletionTimestamp" in pod["metadata"]
+    return conditions.get("Ready") == "True" and not deleting
+
+
+def ready_pods(cluster: LocalCluster, selector: str) -> list[dict[str, Any]]:
+    return [p for p in pods(cluster, selector) if ready(p)]
+
+
+def http_get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return str(response.read().decode())
+
+
+def test_the_chart_runs_the_operator_in_cluster(
+    fleet: LocalCluster, real_node: RealNode, images: dict[str, Image]
+) -> None:
+    (pod,) = ready_pods(fleet, f"app.kubernetes.io/instance={RELEASE}")
+    assert pod["spec"]["nodeName"] == real_node.name
+    container = pod["spec"]["containers"][0]
+    assert container["image"] == images["operator"].reference
+    # Served from the pod's own network namespace on the node's bridge.
+    assert pod["status"]["podIP"].startswith(real_node.network.prefix + ".")
+    assert http_get(f"http://{pod['status']['podIP']}:8080/healthz").strip() == "ok"
+    # The image's user, as the chart's restricted securityContext requires, with a read-only
+    # root filesystem.
+    name = pod["metadata"]["name"]
+    assert fleet.kubectl("exec", "-n", NS, name, "--", "id", "-u").strip() == "65532"
+    touch = fleet.kubectl("exec", "-n", NS, name, "--", "touch", "/x", check=False)
+    assert "Read-only file system" in touch
+    # In-cluster config and the chart's RBAC: the operator watches its namespace, refused
+    # nothing.
+    logs = fleet.kubectl("logs", "-n", NS, name)
+    assert "Forbidden" not in logs, logs[-2000:]
+    assert "403" not in logs, logs[-2000:]
+
+
+def voice_agent(server: LiveKitServer, image: Image, **scaling: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "voicefleet.io/v1alpha1",
+        "kind": "VoiceAgent",
+        "metadata": {"name": AGENT, "namespace": NS},
+        "spec": {
+            "image": image.reference,
+            "instructions": "Answer in one short sentence.",
+            "pipeline": {
+                "stt": [{"provider": "offline", "model": "en-us"}],
+                "llm": [{"provider": "offline", "model": "echo"}],
+                "tts": [{"provider": "offline", "model": "en-us"}],
+            },
+            "regions": [
+                {
+                    "name": "node",
+                    "livekit": {"url": server.url, "credentialsSecret": SECRET},
+                    "minReplicas": 1,
+                    "maxReplicas": 3,
+                }
+            ],
+            "scaling": {
+                "sessionsPerWorker": 1,
+                "warmWorkers": 1,
+                "headroomPercent": 0,
+                "pollIntervalSeconds": 1,
+                "scaleDownStabilizationSeconds": 5,
+                **scaling,
+            },
+            "drainTimeoutSeconds": 60,
+            # Two cores host the node, the callers and livekit-server: small requests so that
+            # three workers fit.
+            "resources": {
+                "requests": {"cpu": "100m", "memory": "256Mi"},
+                "limits": {"memory": "1Gi"},
+            },
+        },
+    }
+
+
+@pytest.fixture(scope="module")
+def agent_fleet(
+    fleet: LocalCluster, node_livekit: LiveKitServer, images: dict[str, Image]
+) -> Iterator[LocalCluster]:
+    fleet.kubectl(
+        "create", "secret", "generic", SECRET, "-n", NS,
+        f"--from-literal=api-key={node_livekit.api_key}",
+        f"--from-literal=api-secret={node_livekit.api_secret}",
+    )  # fmt: skip
+    manifest = voice_agent(node_livekit, images["agent"])
+    fleet.kubectl("apply", "-f", "-", input=json.dumps(manifest))
+    try:
+        yield fleet
+    finally:
+        fleet.kubectl("delete", "voiceagent", AGENT, "-n", NS, "--wait=false", check=False)
+
+
+WORKERS = f"voicefleet.io/agent={AGENT}"
+
+
+def active_sessions(pod: dict[str, Any]) -> int:
+    """The worker's own count of sessions in progress, read from its /metrics."""
+    text = http_get(f"http://{pod['status']['podIP']}:9100/metrics")
+    lines = [line for line in text.splitlines() if line.startswith("voicefleet_agent_active_")]
+    return int(sum(float(line.rsplit(" ", 1)[1]) for line in lines))
+
+
+class Call:
+    """A caller in its own room, dispatching the agent by name, speaking prepared audio."""
+
+    def __init__(self, server: LiveKitServer, room: str) -> None:
+        self.server = server
+        self.room = room
+        self.caller = Caller()
+
+    async def __aenter__(self) -> Call:
+        token = (
+            api.AccessToken(self.server.api_key, self.server.api_secret)
+            .with_identity(f"caller-{self.room}")
+            .with_grants(api.VideoGrants(room_join=True, room=self.room))
+            .with_room_config(
+                api.RoomConfiguration(agents=[api.RoomAgentDispatch(agent_name=AGENT)])
+            )
+            .to_jwt()
+        )
+        await self.caller.join(self.server.url, token)
+        await self.caller.wait_for_agent(ANSWER_TIMEOUT)
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.caller.leave()
+
+    async def answered(self, text: str = "hello, how are you today") -> float:
+        """Speak once; seconds until the agent is heard answering."""
+        await self.caller.wait_agent_silent(0.8, ANSWER_TIMEOUT)
+        ended = await self.caller.speak(utterance_pcm(text))
+        heard = await self.caller.wait_audible_after(ended, ANSWER_TIMEOUT)
+        return heard - ended
+
+
+@pytest.fixture
+async def calls(node_livekit: LiveKitServer) -> AsyncIterator[list[Call]]:
+    opened: list[Call] = []
+    yield opened
+    await asyncio.gather(*(call.__aexit__() for call in opened), return_exceptions=True)
+
+
+async def test_worker_pods_answer_real_callers(
+    agent_fleet: LocalCluster, node_livekit: LiveKitServer, real_node: RealNode
+) -> None:
+    (worker,) = eventually(lambda: ready_pods(agent_fleet, WORKERS), timeout=120)
+    assert worker["spec"]["nodeName"] == real_node.name
+    async with Call(node_livekit, "real-answer") as call:
+        latency = await call.answered()
+        assert 0 < latency < ANSWER_TIMEOUT
+        assert active_sessions(worker) == 1
+        finals = [t for t in call.caller.transcripts if t.final and t.identity != "caller"]
+        assert finals, "the agent published no final transcript"
+    eventually(lambda: active_sessions(worker) == 0, timeout=30)
+
+
+def replicas(cluster: LocalCluster) -> int:
+    out = cluster.kubectl("get", "deployment", f"{AGENT}-node", "-n", NS, "-o", "json")
+    return int(json.loads(out)["spec"]["replicas"])
+
+
+async def test_callers_add_real_workers_and_idle_ones_go_first(
+    agent_fleet: LocalCluster, node_livekit: LiveKitServer, calls: list[Call]
+) -> None:
+    """One session per worker and one warm worker: each call lands on a ready worker while
+    the next pod starts; when a caller hangs up, an idle worker is removed, never a busy one."""
+    eventually(lambda: len(ready_pods(agent_fleet, WORKERS)) == 1, timeout=120)
+    for index in (1, 2):
+        eventually(lambda n=index: len(ready_pods(agent_fleet, WORKERS)) == n, timeout=120)
+        call = Call(node_livekit, f"real-scale-{index}")
+        calls.append(await call.__aenter__())
+        await call.answered()
+    eventually(lambda: replicas(agent_fleet) == 3, timeout=30)
+    load = eventually(lambda: sessions_by_pod(agent_fleet, count=3), timeout=120)
+    assert sorted(load.values()) == [0, 1, 1], load
+
+    first, second = calls
+    await first.__aexit__()
+    calls.remove(first)
+    # Its worker reports no session any more: two idle workers, one busy.
+    idle = eventually(lambda: exactly(2, idle_pods(agent_fleet)), timeout=30)
+    eventually(lambda: replicas(agent_fleet) == 2, timeout=60)
+    remaining = eventually(lambda: exactly(2, pod_names(agent_fleet)), timeout=120)
+    busy = next(name for name, sessions in load.items() if sessions == 1 and name not in idle)
+    assert busy in remaining, (busy, remaining)
+    # The call on the busy worker goes on, answered after the scale-down.
+    await second.answered("are you still there")
+
+
+def exactly(count: int, names: set[str]) -> set[str] | None:
+    return names if len(names) == count else None
+
+
+def pod_names(cluster: LocalCluster) -> set[str]:
+    """Every worker pod, terminating ones included."""
+    return {p["metadata"]["name"] for p in pods(cluster, WORKERS)}
+
+
+def idle_pods(cluster: LocalCluster) -> set[str]:
+    load = sessions_by_pod(cluster, count=3) or {}
+    return {name for name, sessions in load.items() if sessions == 0}
+
+
+def sessions_by_pod(cluster: LocalCluster, count: int) -> dict[str, int] | None:
+    """Active sessions of each ready worker, once exactly `count` are ready."""
+    workers = ready_pods(cluster, WORKERS)
+    if len(workers) != count:
+        return None
+    return {p["metadata"]["name"]: active_sessions(p) for p in workers}
