@@ -8,12 +8,16 @@ ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
 WORKDIR /src
-COPY pyproject.toml README.md constraints.txt ./
+# Dependencies first, from the pins alone: a change to voicefleet's sources reuses this layer.
+COPY constraints.txt ./
+COPY images/install.sh images/agent-requirements.txt images/
+RUN sh images/install.sh dependencies agent /opt/voicefleet
+# Only what the package needs (.dockerignore keeps the rest out of the context anyway).
+COPY pyproject.toml README.md ./
 COPY operator/voicefleet_operator/ operator/voicefleet_operator/
 COPY agent/voicefleet_agent/ agent/voicefleet_agent/
 COPY dashboards/voicefleet_dashboards/ dashboards/voicefleet_dashboards/
-COPY images/install.sh images/agent-requirements.txt images/
-RUN sh images/install.sh agent /opt/voicefleet
+RUN sh images/install.sh voicefleet agent /opt/voicefleet
 
 FROM ${PYTHON_IMAGE}
 # espeak-ng speaks for the offline TTS provider; Debian bookworm's build, nothing recommended.

@@ -1,27 +1,34 @@
 #!/bin/sh
-# Install one voicefleet component into a new virtual environment, from a build context that
-# holds pyproject.toml, README.md, constraints.txt, the packages and images/. The image builds
-# run it (images/*.Dockerfile) and so does tests/delivery/test_images.py, so what the test
-# proves is what the image gets.
+# Install one voicefleet component into a virtual environment, in two steps so an image build
+# caches the slow one: first its pinned dependencies (from constraints.txt and
+# images/COMPONENT-requirements.txt only), then voicefleet itself from the sources.
 #
-#   images/install.sh operator|agent VENV     (from the root of the build context)
+#   images/install.sh dependencies operator|agent VENV
+#   images/install.sh voicefleet   operator|agent VENV      (from the build context's root)
 #
-# pip reads its index settings from the environment (PIP_INDEX_URL, PIP_NO_INDEX,
-# PIP_FIND_LINKS), so a mirror or a local wheelhouse needs no change here.
+# pip reads its index settings from the environment and pip.conf (PIP_INDEX_URL,
+# PIP_FIND_LINKS, a certificate store), so a mirror needs no change here.
 set -eu
 
-component="$1"
-venv="$2"
+step="$1"
+component="$2"
+venv="$3"
 requirements="images/$component-requirements.txt"
 [ -f "$requirements" ] || { echo "install.sh: unknown component '$component'" >&2; exit 2; }
-
-python -m venv "$venv"
-pip="$venv/bin/pip"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
-# One component's dependencies, at exactly the versions the test suite ran on: the operator
-# image does not carry the speech stack, nor the agent image kopf and the Kubernetes client.
-"$pip" install --no-cache-dir --constraint constraints.txt --requirement "$requirements"
-# voicefleet itself, built from these sources. Its metadata declares every component's
-# dependencies, hence no dependency resolution and no conflict warning here.
-"$pip" install --no-cache-dir --no-deps --no-warn-conflicts .
-"$venv/bin/python" -c "import voicefleet_$component"
+
+case "$step" in
+  dependencies)
+    python -m venv "$venv"
+    # One component's dependencies, at exactly the versions the test suite ran on: the operator
+    # image does not carry the speech stack, nor the agent image kopf and the Kubernetes client.
+    "$venv/bin/pip" install --no-cache-dir --constraint constraints.txt --requirement "$requirements"
+    ;;
+  voicefleet)
+    # Its metadata declares every component's dependencies, hence no dependency resolution and
+    # no conflict warning here.
+    "$venv/bin/pip" install --no-cache-dir --no-deps --no-warn-conflicts .
+    "$venv/bin/python" -c "import voicefleet_$component"
+    ;;
+  *) echo "install.sh: unknown step '$step' (dependencies or voicefleet)" >&2; exit 2 ;;
+esac

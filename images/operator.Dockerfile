@@ -6,13 +6,16 @@ ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
 WORKDIR /src
+# Dependencies first, from the pins alone: a change to voicefleet's sources reuses this layer.
+COPY constraints.txt ./
+COPY images/install.sh images/operator-requirements.txt images/
+RUN sh images/install.sh dependencies operator /opt/voicefleet
 # Only what the package needs (.dockerignore keeps the rest out of the context anyway).
-COPY pyproject.toml README.md constraints.txt ./
+COPY pyproject.toml README.md ./
 COPY operator/voicefleet_operator/ operator/voicefleet_operator/
 COPY agent/voicefleet_agent/ agent/voicefleet_agent/
 COPY dashboards/voicefleet_dashboards/ dashboards/voicefleet_dashboards/
-COPY images/install.sh images/operator-requirements.txt images/
-RUN sh images/install.sh operator /opt/voicefleet
+RUN sh images/install.sh voicefleet operator /opt/voicefleet
 
 FROM ${PYTHON_IMAGE}
 # A named user for libraries that look up the current user; the IDs match the chart's
