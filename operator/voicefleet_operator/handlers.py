@@ -13,7 +13,7 @@ from prometheus_client import Histogram
 
 from voicefleet_dashboards.slo import SLOInput, prometheus_rule
 from voicefleet_operator.kube import OWNED_KINDS, Kube
-from voicefleet_operator.render import Owner, region_objects
+from voicefleet_operator.render import Owner, config_in_use, region_objects
 from voicefleet_operator.spec import GROUP, PLURAL, VERSION, RegionSpec, VoiceAgentSpec
 
 RESOURCE = (GROUP, VERSION, PLURAL)
@@ -23,6 +23,9 @@ applied_generations: dict[tuple[str, str], int] = {}
 # Regions whose Deployment the watch has shown, by (namespace, VoiceAgent): a superset of those
 # that exist, so a reconcile lists objects to prune only when a dropped region may remain.
 deployed_regions: dict[tuple[str, str], set[str]] = {}
+# Worker configurations replaced but still mounted, by (namespace, VoiceAgent): the autoscaler
+# deletes each once no pod mounts it (see retire_configs).
+retiring_configs: dict[tuple[str, str], set[str]] = {}
 
 # Reconciles in flight: enough to keep the API server busy, few enough that each VoiceAgent
 # finishes soon instead of all of a large fleet finishing together at the end, and that the
@@ -119,10 +122,14 @@ async def reconcile(
     """Bring every region's objects in line with the spec; remove those of dropped regions."""
     async with _reconciles:
         with RECONCILE_SECONDS.time():
-            await _reconcile(body, status, logger)
+            # A VoiceAgent whose spec never changed has no earlier configuration to retire.
+            retire = int(body.metadata.get("generation", 1)) > 1
+            await _reconcile(body, status, logger, retire=retire)
 
 
-async def _reconcile(body: kopf.Body, status: kopf.Status, logger: kopf.Logger) -> None:
+async def _reconcile(
+    body: kopf.Body, status: kopf.Status, logger: kopf.Logger, retire: bool
+) -> None:
     spec = parse_spec(body["spec"])
     owner = Owner(body.metadata.name or "", body.metadata.namespace or "", body.metadata.uid or "")
     manifests = [
@@ -132,6 +139,10 @@ async def _reconcile(body: kopf.Body, status: kopf.Status, logger: kopf.Logger) 
     ]
     # Independent objects: apply them side by side, the API server does the ordering.
     await asyncio.gather(*(kube.apply(manifest) for manifest in manifests))
+    if retire:
+        current = {m["metadata"]["name"] for m in manifests if m["kind"] == "ConfigMap"}
+        if still_mounted := await retire_configs(owner, current):
+            retiring_configs[(owner.namespace, owner.name)] = still_mounted
     if await kube.serves("PrometheusRule"):
         await kube.apply(slo_rule(owner, spec))
     key, wanted = (owner.namespace, owner.name), {r.name for r in spec.regions}
@@ -161,6 +172,23 @@ def slo_rule(owner: Owner, spec: VoiceAgentSpec) -> dict[str, Any]:
 def _replicas(status: Any, region: RegionSpec) -> int:
     replicas = current_replicas(status, region.name, region.min_replicas)
     return max(region.min_replicas, min(region.max_replicas, replicas))
+
+
+async def retire_configs(owner: Owner, current: set[str]) -> set[str]:
+    """Delete the VoiceAgent's earlier worker configurations that no pod mounts any more, a
+    draining one included; return those still mounted (the autoscaler deletes each once its
+    last pod is gone, and all go with the VoiceAgent)."""
+    selector = f"voicefleet.io/agent={owner.name}"
+    configs, pods = await asyncio.gather(
+        kube.list("ConfigMap", owner.namespace, selector),
+        kube.list("Pod", owner.namespace, selector),
+    )
+    mounted = {config_in_use(pod) for pod in pods}
+    earlier = {c["metadata"]["name"] for c in configs} - current
+    await asyncio.gather(
+        *(kube.delete("ConfigMap", owner.namespace, name) for name in earlier - mounted)
+    )
+    return {name for name in earlier if name in mounted}
 
 
 async def prune_regions(owner: Owner, keep: set[str]) -> set[str]:

@@ -15,7 +15,8 @@ Manifest = dict[str, Any]
 
 CONFIG_FILE = "agent.json"
 CONFIG_DIR = "/etc/voicefleet"
-CONFIG_HASH_ANNOTATION = "voicefleet.io/config-hash"
+CONFIG_HASH_LABEL = "voicefleet.io/config-hash"
+CONFIG_HASH_LENGTH = 10
 # Time the worker needs after its drain timeout to flush metrics and traces and exit.
 EXIT_MARGIN_SECONDS = 30
 
@@ -63,10 +64,9 @@ def region_objects(
 ) -> list[Manifest]:
     """ConfigMap, Deployment, headless metrics Service and PodDisruptionBudget of a region."""
     config = config_map(owner, spec, region)
-    digest = hashlib.sha256(config["data"][CONFIG_FILE].encode()).hexdigest()[:16]
     return [
         config,
-        deployment(owner, spec, region, replicas, digest),
+        deployment(owner, spec, region, replicas, config["metadata"]["name"]),
         metrics_service(owner, spec, region),
         disruption_budget(owner, region),
     ]
@@ -82,19 +82,35 @@ def _metadata(owner: Owner, region: str) -> Manifest:
 
 
 def config_map(owner: Owner, spec: VoiceAgentSpec, region: RegionSpec) -> Manifest:
-    agent = spec.agent_config(owner.name, region)
+    """The worker configuration, immutable and named by its content: a change makes a new
+    ConfigMap and rolls the Deployment, while running and draining workers keep (and fork
+    their job processes with) the configuration they started with."""
+    data = spec.agent_config(owner.name, region).model_dump_json(by_alias=True, indent=2)
+    digest = hashlib.sha256(data.encode()).hexdigest()[:CONFIG_HASH_LENGTH]
+    metadata = _metadata(owner, region.name)
+    metadata["name"] = f"{fleet_name(owner, region.name)}-{digest}"
+    metadata["labels"][CONFIG_HASH_LABEL] = digest
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": _metadata(owner, region.name),
-        "data": {CONFIG_FILE: agent.model_dump_json(by_alias=True, indent=2)},
+        "metadata": metadata,
+        "immutable": True,
+        "data": {CONFIG_FILE: data},
     }
 
 
+def config_in_use(pod: Manifest) -> str | None:
+    """The worker configuration a pod mounts."""
+    for volume in pod.get("spec", {}).get("volumes", []):
+        if volume.get("name") == "config":
+            name: str | None = volume.get("configMap", {}).get("name")
+            return name
+    return None
+
+
 def deployment(
-    owner: Owner, spec: VoiceAgentSpec, region: RegionSpec, replicas: int, config_hash: str
+    owner: Owner, spec: VoiceAgentSpec, region: RegionSpec, replicas: int, config: str
 ) -> Manifest:
-    name = fleet_name(owner, region.name)
     pod_labels = labels(owner, region.name)
     return {
         "apiVersion": "apps/v1",
@@ -109,17 +125,14 @@ def deployment(
                 "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
             },
             "template": {
-                "metadata": {
-                    "labels": pod_labels,
-                    "annotations": {CONFIG_HASH_ANNOTATION: config_hash},
-                },
-                "spec": _pod_spec(name, spec, region),
+                "metadata": {"labels": pod_labels},
+                "spec": _pod_spec(config, spec, region),
             },
         },
     }
 
 
-def _pod_spec(name: str, spec: VoiceAgentSpec, region: RegionSpec) -> Manifest:
+def _pod_spec(config: str, spec: VoiceAgentSpec, region: RegionSpec) -> Manifest:
     port = spec.observability.metrics_port
     pod: Manifest = {
         # The worker drains for drainTimeoutSeconds on SIGTERM; the kubelet must wait longer.
@@ -139,16 +152,7 @@ def _pod_spec(name: str, spec: VoiceAgentSpec, region: RegionSpec) -> Manifest:
                 "args": ["start"],
                 "env": _env(spec, region),
                 "ports": [{"name": "metrics", "containerPort": port}],
-                "readinessProbe": {
-                    "httpGet": {"path": "/readyz", "port": "metrics"},
-                    "periodSeconds": 5,
-                    "failureThreshold": 2,
-                },
-                "livenessProbe": {
-                    "httpGet": {"path": "/healthz", "port": "metrics"},
-                    "periodSeconds": 10,
-                    "failureThreshold": 3,
-                },
+                **_probes(),
                 "resources": spec.resources.model_dump(),
                 "securityContext": {
                     "allowPrivilegeEscalation": False,
@@ -162,13 +166,36 @@ def _pod_spec(name: str, spec: VoiceAgentSpec, region: RegionSpec) -> Manifest:
             }
         ],
         "volumes": [
-            {"name": "config", "configMap": {"name": name}},
+            {"name": "config", "configMap": {"name": config}},
             {"name": "tmp", "emptyDir": {}},
         ],
     }
     if region.node_selector:
         pod["nodeSelector"] = dict(region.node_selector)
     return pod
+
+
+def _probes() -> Manifest:
+    """A worker starts in about 2 s (bench/agent_start.py, bench/node_start.py); the startup
+    probe allows a minute on a loaded node. Once started, liveness tolerates a minute of slow
+    answers before a restart, since a restart cuts every call of the worker; readiness reacts
+    in seconds (an unregistered or draining worker is not ready) and restarts nothing."""
+    health = {"httpGet": {"path": "/healthz", "port": "metrics"}, "timeoutSeconds": 2}
+    return {
+        "startupProbe": {**health, "periodSeconds": 1, "failureThreshold": 60},
+        "readinessProbe": {
+            "httpGet": {"path": "/readyz", "port": "metrics"},
+            "timeoutSeconds": 2,
+            "periodSeconds": 5,
+            "failureThreshold": 2,
+        },
+        "livenessProbe": {
+            **health,
+            "timeoutSeconds": 5,
+            "periodSeconds": 10,
+            "failureThreshold": 6,
+        },
+    }
 
 
 def _env(spec: VoiceAgentSpec, region: RegionSpec) -> list[Manifest]:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from voicefleet_devstack.cluster import LocalCluster
+from voicefleet_operator.render import config_in_use
 
 from ..conftest import RunningOperator
 from ..helpers import eventually, voice_agent
@@ -41,7 +42,8 @@ def test_children_follow_the_spec(cluster: LocalCluster, namespace: str) -> None
     assert pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
     owner = deployment["metadata"]["ownerReferences"][0]
     assert (owner["kind"], owner["name"], owner["controller"]) == ("VoiceAgent", "support", True)
-    config = eventually(lambda: get(cluster, "configmap", "support-us-east"))
+    config = eventually(lambda: get(cluster, "configmap", mounted_config(deployment)))
+    assert config["immutable"] is True
     rendered = json.loads(config["data"]["agent.json"])
     assert rendered["agentName"] == "support"
     assert rendered["region"] == "us-east"
@@ -71,20 +73,25 @@ def test_config_change_rolls_workers_and_region_removal_deletes(
     ]
     apply(cluster, voice_agent("multi", namespace, regions=two_regions))
     first = eventually(lambda: get(cluster, "deployment", "multi-eu-west"))
-    annotation = "voicefleet.io/config-hash"
-    old_hash = first["spec"]["template"]["metadata"]["annotations"][annotation]
+    old_config = mounted_config(first)
 
     apply(cluster, voice_agent("multi", namespace, regions=two_regions, instructions="Be brief."))
 
-    def rolled() -> bool:
-        current = get(cluster, "deployment", "multi-eu-west") or {}
-        meta = current.get("spec", {}).get("template", {}).get("metadata", {})
-        return bool(meta.get("annotations", {}).get(annotation) not in (None, old_hash))
+    def rolled() -> str | None:
+        config = mounted_config(get(cluster, "deployment", "multi-eu-west") or {})
+        return config if config not in (None, old_config) else None
 
-    eventually(rolled)
+    new_config = eventually(rolled)
+    # The old configuration stays as it was for the workers that still run it.
+    assert (
+        json.loads(get(cluster, "configmap", old_config)["data"]["agent.json"])["instructions"]
+        != "Be brief."
+    )
+    assert "Be brief." in get(cluster, "configmap", new_config)["data"]["agent.json"]
     apply(cluster, voice_agent("multi", namespace, regions=two_regions[:1]))
-    for kind in ("deployment", "configmap", "service", "poddisruptionbudget"):
+    for kind in ("deployment", "service", "poddisruptionbudget"):
         eventually(lambda kind=kind: get(cluster, kind, "multi-eu-west") is None)
+    eventually(lambda: not region_configs(cluster, "multi", "eu-west"))
     assert get(cluster, "deployment", "multi-us-east") is not None
 
 
@@ -94,9 +101,9 @@ def test_deleting_the_voice_agent_removes_its_fleet(cluster: LocalCluster, names
     cluster.kubectl("delete", "voiceagent", "shortlived", "-n", NS)
 
     def gone() -> bool:
-        return all(
+        return not region_configs(cluster, "shortlived", "us-east") and all(
             get(cluster, kind, "shortlived-us-east") is None
-            for kind in ("deployment", "configmap", "service", "poddisruptionbudget")
+            for kind in ("deployment", "service", "poddisruptionbudget")
         )
 
     eventually(gone, timeout=60)
@@ -116,15 +123,37 @@ def test_operator_restart_converges_without_duplicates(
         lambda: (s := ready_status(cluster, "steady")) and s["observedGeneration"] == 2 and s, 60
     )
     assert status["agentName"] == "steady"
-    config = get(cluster, "configmap", "steady-us-east") or {}
+    deployment = eventually(lambda: get(cluster, "deployment", "steady-us-east"))
+    config = get(cluster, "configmap", mounted_config(deployment)) or {}
     assert "Changed while down." in config["data"]["agent.json"]
-    assert owned(cluster, "steady") == before
+    # The same objects, but for the worker configuration: a new one, the old one retired once
+    # no pod mounts it.
+    eventually(lambda: owned(cluster, "steady") == before)
+    eventually(
+        lambda: (
+            region_configs(cluster, "steady", "us-east")
+            == [mounted_config(get(cluster, "deployment", "steady-us-east") or {})]
+        ),
+        timeout=60,
+    )
 
 
 def owned(cluster: LocalCluster, agent: str) -> list[str]:
-    """Kinds and names of everything labelled as the VoiceAgent's (pods excluded)."""
+    """Kinds and names of what is labelled as the VoiceAgent's, but for pods and the worker
+    configurations (named by content: see region_configs)."""
+    kinds = "deployments,replicasets,services,poddisruptionbudgets"
     out = cluster.kubectl(
-        "get", "deployments,replicasets,configmaps,services,poddisruptionbudgets", "-n", NS,
-        "-l", f"voicefleet.io/agent={agent}", "-o", "name",
-    )  # fmt: skip
+        "get", kinds, "-n", NS, "-l", f"voicefleet.io/agent={agent}", "-o", "name"
+    )
     return sorted(name for name in out.split() if not name.startswith("replicaset"))
+
+
+def mounted_config(deployment: dict[str, Any]) -> str | None:
+    return config_in_use(deployment.get("spec", {}).get("template", {}))
+
+
+def region_configs(cluster: LocalCluster, agent: str, region: str) -> list[str]:
+    """Names of the region's worker configurations."""
+    selector = f"voicefleet.io/agent={agent},voicefleet.io/region={region}"
+    out = cluster.kubectl("get", "configmaps", "-n", NS, "-l", selector, "-o", "name")
+    return sorted(name.removeprefix("configmap/") for name in out.split())

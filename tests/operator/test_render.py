@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from voicefleet_agent.config import AgentConfig
-from voicefleet_operator.render import CONFIG_HASH_ANNOTATION, Owner, region_objects
+from voicefleet_operator.render import Owner, config_in_use, region_objects
 from voicefleet_operator.spec import VoiceAgentSpec
 
 from ..helpers import voice_agent
@@ -63,8 +63,24 @@ def test_secrets_stay_references_and_config_changes_change_the_hash() -> None:
     assert "valueFrom" in variables["LIVEKIT_API_SECRET"]
     second = objects(spec(env=env, pipeline=pipeline, instructions="Other."))
 
-    def config_hash(objs: dict[str, dict[str, Any]]) -> str:
-        return str(objs["Deployment"]["spec"]["template"]["metadata"]["annotations"]
-                   [CONFIG_HASH_ANNOTATION])  # fmt: skip
+    def mounted(objs: dict[str, dict[str, Any]]) -> str | None:
+        return config_in_use(objs["Deployment"]["spec"]["template"])
 
-    assert config_hash(first) != config_hash(second)
+    # A changed configuration is a new, immutable ConfigMap that only new pods mount.
+    assert mounted(first) == first["ConfigMap"]["metadata"]["name"]
+    assert mounted(second) == second["ConfigMap"]["metadata"]["name"]
+    assert mounted(first) != mounted(second)
+    assert first["ConfigMap"]["immutable"] is True
+    assert mounted(first) == mounted(objects(spec(env=env, pipeline=pipeline)))
+
+
+def test_probes_have_timeouts_and_a_loaded_worker_is_not_restarted_quickly() -> None:
+    container = objects(spec())["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+    probes = {kind: container[f"{kind}Probe"] for kind in ("startup", "readiness", "liveness")}
+    assert all(probe["timeoutSeconds"] >= 1 for probe in probes.values())
+    # Start: up to a minute, about thirty times the measured start.
+    assert probes["startup"]["periodSeconds"] * probes["startup"]["failureThreshold"] >= 60
+    # A worker answering slowly under load keeps its calls for at least a minute.
+    liveness = probes["liveness"]
+    assert liveness["periodSeconds"] * liveness["failureThreshold"] >= 60
+    assert probes["readiness"]["httpGet"]["path"] == "/readyz"
