@@ -29,10 +29,11 @@ from voicefleet_operator.handlers import (
     deployed_regions,
     kube,
     remembered_specs,
+    retiring_configs,
 )
 from voicefleet_operator.livekit_load import Collectors, DemandChanged, Endpoint
 from voicefleet_operator.policy import Decision, Stabilizer
-from voicefleet_operator.render import Owner, region_objects
+from voicefleet_operator.render import Owner, config_in_use, region_objects
 from voicefleet_operator.spec import RegionSpec, VoiceAgentSpec
 from voicefleet_operator.worker_load import DELETION_COST, WorkerPod, read_sessions
 
@@ -68,13 +69,18 @@ DECISIONS = Counter(
 # and asyncio's wake-up event is not safe to set from another thread.
 @kopf.index("apps", "v1", "deployments", labels={"app.kubernetes.io/managed-by": "voicefleet"})
 async def fleet_deployments(
-    *, namespace: str | None, labels: kopf.Labels, status: kopf.Status, **_: Any
+    *, namespace: str | None, labels: kopf.Labels, spec: kopf.Spec, status: kopf.Status, **_: Any
 ) -> dict[tuple[str, str, str], dict[str, Any]]:
-    """Worker Deployments' status by (namespace, VoiceAgent, region)."""
+    """Worker Deployments' status, and the replicas they ask for (SPEC_REPLICAS), by
+    (namespace, VoiceAgent, region)."""
     key = _fleet_key(namespace, labels)
     deployed_regions.setdefault(key[:2], set()).add(key[2])
-    autoscaler.changed(key[:2])  # e.g. a worker became ready: report it now
-    return {key: dict(status)}
+    autoscaler.changed(key[:2])  # e.g. a worker became ready, or someone scaled it by hand
+    return {key: {**dict(status), SPEC_REPLICAS: spec.get("replicas")}}
+
+
+SPEC_REPLICAS = "specReplicas"
+DRIFT_GRACE_SECONDS = 5.0
 
 
 def _fleet_key(namespace: str | None, labels: kopf.Labels) -> tuple[str, str, str]:
@@ -93,6 +99,16 @@ async def fleet_pods(
     cost = meta.get("annotations", {}).get(DELETION_COST)
     pod = WorkerPod(namespace or "", meta.get("name", ""), status.get("podIP", ""), cost)
     return {key: pod}
+
+
+@kopf.index("", "v1", "pods", labels={"app.kubernetes.io/managed-by": "voicefleet"})
+async def fleet_configs(
+    *, namespace: str | None, labels: kopf.Labels, spec: kopf.Spec, **_: Any
+) -> dict[tuple[str, str], str] | None:
+    """The worker configurations pods mount, draining pods included, by (namespace,
+    VoiceAgent): a retired configuration is deleted once no pod is left here with it."""
+    config = config_in_use({"spec": dict(spec)})
+    return {_fleet_key(namespace, labels)[:2]: config} if config else None
 
 
 @kopf.on.cleanup()
@@ -137,6 +153,9 @@ class Autoscaler:
         self.agents: dict[tuple[str, str], Tracked] = {}
         self.indexes: Indexes | None = None
         self.applied: dict[tuple[str, str, str], int] = {}
+        # When replicas were last written per region: the Deployment watch trails a write, so
+        # a difference seen sooner than DRIFT_GRACE_SECONDS after one is not drift.
+        self.written_at: dict[tuple[str, str, str], float] = {}
         self.wake = asyncio.Event()
         # VoiceAgents changed since the last pass; all of them when demand changed.
         self.dirty: set[tuple[str, str]] = set()
@@ -197,12 +216,14 @@ class Autoscaler:
 
     def forget(self, key: tuple[str, str]) -> None:
         self.agents.pop(key, None)
+        retiring_configs.pop(key, None)
         applied_generations.pop(key, None)
         deployed_regions.pop(key, None)
         for region_key in [k for k in _exported if k[:2] == key]:
             _unexport(region_key)
         for region_key in [k for k in self.applied if k[:2] == key]:
             self.applied.pop(region_key)
+            self.written_at.pop(region_key, None)
             stabilizers.pop(region_key, None)
 
     def tracks(self, owner: Owner) -> bool:
@@ -218,6 +239,7 @@ class Autoscaler:
         if applied is None:
             return  # nothing applied yet: no fleet to size, no status to report
         owner = Owner(meta["name"], meta["namespace"], meta["uid"])
+        await self._retire_unused_configs(owner, indexes)
         agent_name = agent.agent_name
         outcomes = [
             await self._scale_region(body, owner, spec, region, agent_name, indexes)
@@ -244,6 +266,28 @@ class Autoscaler:
             await kube.patch_status(owner.namespace, owner.name, changes)
             body["status"] = {**status, **changes}  # until the watch delivers it
 
+    async def _retire_unused_configs(self, owner: Owner, indexes: Indexes) -> None:
+        key = (owner.namespace, owner.name)
+        retiring = retiring_configs.get(key)
+        if not retiring:
+            return
+        unused = retiring - set(indexes.configs.get(key, []))
+        await asyncio.gather(*(kube.delete("ConfigMap", owner.namespace, n) for n in unused))
+        retiring -= unused
+        if not retiring:
+            retiring_configs.pop(key, None)
+
+    async def _write(
+        self,
+        key: tuple[str, str, str],
+        owner: Owner,
+        spec: VoiceAgentSpec,
+        region: RegionSpec,
+        decision: Decision,
+    ) -> None:
+        self.written_at[key] = time.monotonic()
+        await _apply(owner, spec, region, decision)
+
     async def _scale_region(
         self,
         body: dict[str, Any],
@@ -262,10 +306,16 @@ class Autoscaler:
         demand, why, pending = await _demand(owner, spec, region, agent_name, self.demand_changed)
         stabilizer = stabilizers.get(key) or Stabilizer()
         decision = stabilizer.decide(time.time(), current, demand, spec.scaling, region)
-        if decision.replicas < current:
-            pods = list(indexes.pods.get(key, []))
-            decision = await idle_first(decision, current, pods, spec.observability.metrics_port)
         observed = _observed(indexes.deployments, owner, region)
+        # What the Deployment asks for now: a `kubectl scale` or a stale write may have moved it.
+        actual = observed.get(SPEC_REPLICAS)
+        settled = time.monotonic() - self.written_at.get(key, 0.0) > DRIFT_GRACE_SECONDS
+        actual = current if actual is None or not settled else int(actual)
+        if decision.replicas < max(current, actual):
+            pods = list(indexes.pods.get(key, []))
+            decision = await idle_first(
+                decision, max(current, actual), pods, spec.observability.metrics_port
+            )
         ready = observed.get("readyReplicas", 0)
         outcome = RegionOutcome(
             entry={
@@ -280,8 +330,14 @@ class Autoscaler:
             holding=decision.reason if decision.holding else None,
             pending=pending,
         )
-        if decision.changed_from(current):
-            await _apply(owner, spec, region, decision)
+        if actual != current:  # drifted: put the decision back, unless holding at what is there
+            if decision.replicas != actual:
+                await self._write(key, owner, spec, region, decision)
+                await kube.post_event(body, "Normal", "ReplicasRestored",
+                                      f"region {region.name}: the Deployment asked for {actual} "
+                                      f"workers, set back to {decision.replicas}")  # fmt: skip
+        elif decision.changed_from(current):
+            await self._write(key, owner, spec, region, decision)
             direction = "up" if decision.replicas > current else "down"
             DECISIONS.labels(*labels, direction).inc()
             await kube.post_event(body, "Normal", f"Scaled{direction.title()}",
@@ -327,7 +383,9 @@ autoscaler = Autoscaler()
 @kopf.on.event(*RESOURCE)
 async def track(*, event: kopf.RawEvent, body: kopf.Body, **kwargs: Any) -> None:
     """Keep the loop's view of VoiceAgents current; kopf hands over its live indexes here."""
-    autoscaler.indexes = Indexes(kwargs["fleet_deployments"], kwargs["fleet_pods"])
+    autoscaler.indexes = Indexes(
+        kwargs["fleet_deployments"], kwargs["fleet_pods"], kwargs["fleet_configs"]
+    )
     key = (body.metadata.namespace or "", body.metadata.name or "")
     if event["type"] == "DELETED":
         autoscaler.forget(key)
@@ -375,6 +433,7 @@ async def _demand(
 class Indexes:
     deployments: kopf.Index[tuple[str, str, str], dict[str, Any]]
     pods: kopf.Index[tuple[str, str, str], WorkerPod]
+    configs: kopf.Index[tuple[str, str], str]
 
 
 async def idle_first(

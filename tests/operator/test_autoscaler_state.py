@@ -30,7 +30,7 @@ async def test_a_voiceagent_deleted_while_its_tick_awaits_leaves_no_series(
     body["metadata"].update(uid="0f6c2a52", generation=1)
     body["status"] = {"observedGeneration": 1}
     scaler = Autoscaler()
-    scaler.indexes = Indexes({}, {})  # kopf's indexes are mappings
+    scaler.indexes = Indexes({}, {}, {})  # kopf's indexes are mappings
     key = ("state", "deleted-mid-tick")
     scaler.agents[key] = Tracked.of(body)  # a plain watch body
 

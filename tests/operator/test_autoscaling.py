@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -176,6 +177,50 @@ async def test_unreadable_worker_load_holds_scale_down(
             workers.serve(pod["status"]["podIP"], 0)
         await asyncio.to_thread(
             eventually, lambda: deployment_replicas(cluster, "blind-local") == 1, 30
+        )
+    finally:
+        workers.close()
+
+
+async def test_a_hand_scaled_deployment_is_set_back_and_idle_workers_go(
+    cluster: LocalCluster, namespace: str, livekit: LiveKitServer
+) -> None:
+    cluster.kubectl("get", "secret", "lk-main", "-n", NS)  # created by the first test
+    workers = WorkerMetrics(free_port())
+    manifest = scaling_agent("drift", livekit, "lk-main")
+    manifest["spec"]["agentName"] = "drift-agent"
+    manifest["spec"]["observability"] = {"metricsPort": workers.port}
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(manifest))
+    try:
+        await asyncio.to_thread(
+            eventually, lambda: len(running_pods(cluster, "drift-local")) == 1, 30
+        )
+        (original,) = running_pods(cluster, "drift-local")
+        # No calls, so one worker is wanted; someone scales the Deployment to three anyway.
+        cluster.kubectl("scale", "deployment", "drift-local", "-n", NS, "--replicas=3")
+        pods = await asyncio.to_thread(
+            eventually, lambda: (p := running_pods(cluster, "drift-local")) and len(p) == 3 and p
+        )
+        busy = next(p for p in pods if p["metadata"]["name"] != original["metadata"]["name"])
+        for pod in pods:
+            workers.serve(pod["status"]["podIP"], 1 if pod is busy else 0)
+        await asyncio.to_thread(
+            eventually, lambda: deployment_replicas(cluster, "drift-local") == 1, 30
+        )
+        survivors = await asyncio.to_thread(
+            eventually, lambda: (p := running_pods(cluster, "drift-local")) and len(p) == 1 and p
+        )
+        # The worker with a call stays, though it is the newest: deletion costs were refreshed.
+        assert survivors[0]["metadata"]["name"] == busy["metadata"]["name"]
+        # Set back at once where every new worker's load was read in time, else held at
+        # three until it was (missing data never scales down), then scaled down.
+        about = "--field-selector=involvedObject.name=drift"
+        await asyncio.to_thread(
+            eventually,
+            lambda: re.search(
+                r"ReplicasRestored .*asked for 3 workers, set back to 1|ScaledDown .*from 3 to 1 ",
+                cluster.kubectl("get", "events", "-n", NS, about),
+            ),
         )
     finally:
         workers.close()
