@@ -8,8 +8,10 @@ process only (hence `max`); counters and histograms by the job processes.
 
 from __future__ import annotations
 
+import glob
 import logging
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +33,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.mmap_dict import MmapedDict
 
 from voicefleet_agent.config import LATENCY_BUCKETS
 from voicefleet_agent.pipeline import STAGES, Pipeline, ProviderLabel, Stage
@@ -103,11 +106,51 @@ class Labels:
 
 def render_latest() -> bytes:
     """The exposition of every process's metrics (or this process's, outside multiprocess)."""
-    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory is None:
         return generate_latest(REGISTRY)
-    registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    return generate_latest(registry)
+    with _render_lock:  # a fold deletes files that a concurrent collection may have listed
+        fold_finished_processes(directory)
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
+
+
+# The stand-in for a process id in the file names of the finished processes' totals.
+FINISHED = "finished"
+_render_lock = threading.Lock()
+
+
+def fold_finished_processes(directory: str) -> int:
+    """Add the counters and histograms of job processes that have exited into one file per
+    type, and delete theirs: /metrics then reads a few files, not one per session ever served.
+    Their values are sums, so adding keeps every series exact. Returns the files folded."""
+    finished: dict[str, list[str]] = {}
+    for path in glob.glob(os.path.join(directory, "*.db")):
+        kind, _, pid = os.path.basename(path).removesuffix(".db").partition("_")
+        if kind in ("counter", "histogram") and pid != FINISHED and not _alive(int(pid)):
+            finished.setdefault(kind, []).append(path)
+    for kind, paths in finished.items():
+        totals = MmapedDict(os.path.join(directory, f"{kind}_{FINISHED}.db"))  # type: ignore[no-untyped-call]
+        try:
+            for path in paths:
+                for key, value, timestamp, _ in MmapedDict.read_all_values_from_file(path):  # type: ignore[no-untyped-call]
+                    total, _ = totals.read_value(key)  # type: ignore[no-untyped-call]
+                    totals.write_value(key, total + value, timestamp)  # type: ignore[no-untyped-call]
+                os.unlink(path)
+        finally:
+            totals.close()  # type: ignore[no-untyped-call]
+    return sum(len(paths) for paths in finished.values())
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST

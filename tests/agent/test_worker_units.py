@@ -382,3 +382,56 @@ def test_percentile_is_nearest_rank() -> None:
     assert percentile(values, 95) == 95
     assert percentile([0.3], 95) == 0.3
     assert percentile([], 50) is None
+
+
+FOLD_SCRIPT = """
+import json, os, sys
+from voicefleet_agent import metrics
+
+def serve_one_session(seconds):
+    metrics.VOICE_TO_VOICE.labels(agent="a", region="r").observe(seconds)
+
+children = []
+for n in range(20):
+    pid = os.fork()
+    if pid == 0:
+        serve_one_session(0.1 * (n % 7))
+        os._exit(0)
+    children.append(pid)
+for pid in children:
+    os.waitpid(pid, 0)
+directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+before_files = len(os.listdir(directory))
+from prometheus_client import CollectorRegistry, generate_latest, multiprocess
+registry = CollectorRegistry()
+multiprocess.MultiProcessCollector(registry)
+unfolded = generate_latest(registry).decode()
+folded_files = metrics.fold_finished_processes(directory)
+rendered = metrics.render_latest().decode()
+after = sorted(os.listdir(directory))
+serve_one_session(0.2)  # a live process still counts apart, and later folds add up
+print(json.dumps({"before": before_files, "folded": folded_files,
+                  "after": after, "unfolded": unfolded,
+                  "rendered": rendered, "again": metrics.render_latest().decode()}))
+"""
+
+
+def test_finished_job_processes_fold_into_one_file_and_every_series_stays_exact(
+    tmp_path: Any,
+) -> None:
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", FOLD_SCRIPT], env=env, capture_output=True,
+                            text=True, timeout=60, check=True)  # fmt: skip
+    out = json.loads(result.stdout)
+    assert out["before"] == 20  # one histogram file per finished session
+    assert out["folded"] == 20
+    assert out["after"] == ["histogram_finished.db"]
+    # Every series with its value; only the order of the families may differ.
+    assert sorted(out["rendered"].splitlines()) == sorted(out["unfolded"].splitlines())
+    assert (
+        'voicefleet_agent_voice_to_voice_seconds_count{agent="a",region="r"} 20.0'
+        in (out["rendered"])
+    )
+    assert (
+        'voicefleet_agent_voice_to_voice_seconds_count{agent="a",region="r"} 21.0' in (out["again"])
+    )
