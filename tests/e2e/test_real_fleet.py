@@ -270,3 +270,55 @@ def sessions_by_pod(cluster: LocalCluster, count: int) -> dict[str, int] | None:
     if len(workers) != count:
         return None
     return {p["metadata"]["name"]: active_sessions(p) for p in workers}
+
+
+def worker_config(cluster: LocalCluster, pod: str) -> dict[str, Any]:
+    """The configuration file a worker pod reads (and forks its job processes with)."""
+    out = cluster.kubectl("exec", "-n", NS, pod, "--", "cat", "/etc/voicefleet/agent.json")
+    config: dict[str, Any] = json.loads(out)
+    return config
+
+
+async def test_a_change_rolls_new_workers_while_a_busy_one_keeps_its_config_and_call(
+    agent_fleet: LocalCluster, node_livekit: LiveKitServer, calls: list[Call]
+) -> None:
+    eventually(lambda: len(ready_pods(agent_fleet, WORKERS)) == 1, timeout=180)
+    call = Call(node_livekit, "real-rollout")
+    calls.append(await call.__aenter__())
+    await call.answered()
+    load = eventually(lambda: sessions_by_pod(agent_fleet, count=2), timeout=120)
+    (busy,) = [name for name, sessions in load.items() if sessions == 1]
+    before = worker_config(agent_fleet, busy)
+
+    agent_fleet.kubectl(
+        "patch", "voiceagent", AGENT, "-n", NS, "--type=merge",
+        "-p", json.dumps({"spec": {"instructions": "Answer in five words."}}),
+    )  # fmt: skip
+    # New workers with the new configuration replace the old ones; the busy one drains.
+    new = eventually(
+        lambda: (
+            [
+                p["metadata"]["name"]
+                for p in ready_pods(agent_fleet, WORKERS)
+                if p["metadata"]["name"] not in load
+            ]
+            or None
+        ),
+        timeout=120,
+    )
+    assert worker_config(agent_fleet, new[0])["instructions"] == "Answer in five words."
+    eventually(lambda: draining(agent_fleet, busy), timeout=60)
+    # The draining worker still runs what it started with, and its call goes on.
+    assert worker_config(agent_fleet, busy) == before
+    await call.answered("is the call still on")
+    await call.__aexit__()
+    calls.remove(call)
+    # With its last call over, the drained worker exits long before its grace period.
+    eventually(lambda: busy not in pod_names(agent_fleet), timeout=60)
+
+
+def draining(cluster: LocalCluster, name: str) -> bool:
+    return any(
+        p["metadata"]["name"] == name and "deletionTimestamp" in p["metadata"]
+        for p in pods(cluster, WORKERS)
+    )
