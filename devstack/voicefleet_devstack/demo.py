@@ -40,6 +40,7 @@ from voicefleet_devstack.process import (
 )
 from voicefleet_devstack.prometheus import Prometheus
 from voicefleet_operator.crd import custom_resource_definition
+from voicefleet_operator.render import config_in_use
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "manifests" / "examples" / "offline-demo.yaml"
@@ -185,9 +186,12 @@ class Demo:
         cluster.kubectl("apply", "-f", "-", input=json.dumps(sample))
 
     def _worker(self, cluster: LocalCluster, livekit: LiveKitServer) -> Process:
+        deployment = json.loads(
+            cluster.kubectl("get", "deployment", f"{AGENT}-local", "-n", NAMESPACE, "-o", "json")
+        )
         rendered = cluster.kubectl(
-            "get", "configmap", f"{AGENT}-local", "-n", NAMESPACE,
-            "-o", "jsonpath={.data.agent\\.json}",
+            "get", "configmap", str(config_in_use(deployment["spec"]["template"])),
+            "-n", NAMESPACE, "-o", "jsonpath={.data.agent\\.json}",
         )  # fmt: skip
         config = json.loads(rendered)
         config["observability"]["metricsPort"] = self.ports.worker_metrics

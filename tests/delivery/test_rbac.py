@@ -174,8 +174,11 @@ def test_operator_runs_with_namespaced_rbac(
     try:
         operator.wait_until(lambda: port_open(port), 30, "serving /healthz")
         eventually(lambda: "Handler 'reconcile' succeeded" in log.read_text(), timeout=30)
-        for kind in ("deployment", "configmap", "service", "poddisruptionbudget"):
+        for kind in ("deployment", "service", "poddisruptionbudget"):
             cluster.kubectl("get", kind, "live-us-east", "-n", team)
+        # The worker configuration is named by its content.
+        selector = "voicefleet.io/agent=live,voicefleet.io/region=us-east"
+        assert cluster.kubectl("get", "configmap", "-n", team, "-l", selector, "-o", "name")
         eventually(lambda: livekit_condition(cluster, team), timeout=60)
         cluster.kubectl("delete", "voiceagent", "live", "-n", team, "--timeout=60s")
     finally:
