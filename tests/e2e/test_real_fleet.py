@@ -208,6 +208,14 @@ async def test_worker_pods_answer_real_callers(
 ) -> None:
     (worker,) = eventually(lambda: ready_pods(agent_fleet, WORKERS), timeout=120)
     assert worker["spec"]["nodeName"] == real_node.name
+    # The restricted settings are in force: non-root, read-only root, no capabilities. The
+    # offline voice (espeak-ng), the metrics directory and HOME live on the pod's /tmp.
+    name = worker["metadata"]["name"]
+    run = ["exec", "-n", NS, name, "--"]
+    assert agent_fleet.kubectl(*run, "id", "-u").strip() == "65532"
+    assert "Read-only file system" in agent_fleet.kubectl(*run, "touch", "/x", check=False)
+    status = agent_fleet.kubectl(*run, "grep", "^CapEff", "/proc/1/status")
+    assert status.split()[1] == "0000000000000000", status
     async with Call(node_livekit, "real-answer") as call:
         latency = await call.answered()
         assert 0 < latency < ANSWER_TIMEOUT
