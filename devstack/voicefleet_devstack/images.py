@@ -86,23 +86,25 @@ def _timed(name: str, build: Callable[[], T]) -> T:
 
 
 def _base_image() -> str:
-    """The local stand-in for python:3.11-slim-bookworm, in buildah's image store."""
+    """The local stand-in for python:3.11-slim-bookworm, in buildah's image store, keyed by
+    its recipe: the suite, the packages, the hooks and the certificates they copy."""
     certificates = sorted(LOCAL_CAS.glob("*.crt")) if LOCAL_CAS.is_dir() else []
-    key = _digest([SUITE, *BASE_PACKAGES], [Path(__file__), *certificates])
-    reference = f"localhost/voicefleet-base:{key}"
+    hooks = [
+        f'mkdir -p "$1{LOCAL_CAS}"',
+        *(f'cp {c} "$1{LOCAL_CAS}/"' for c in certificates),
+        'chroot "$1" update-ca-certificates',
+        'printf "[global]\\ncert = /etc/ssl/certs/ca-certificates.crt\\n" > "$1/etc/pip.conf"',
+        # As in the slim image: no package lists, no apt cache.
+        'rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*.bin',
+    ]
+    reference = (
+        f"localhost/voicefleet-base:{_digest([SUITE, *BASE_PACKAGES, *hooks], certificates)}"
+    )
     if _stored(reference):
         say(f"    cached ({reference})")
         return reference
     with tempfile.TemporaryDirectory(prefix="voicefleet-base-") as work:
         rootfs = Path(work) / "rootfs.tar"
-        hooks = [
-            f'mkdir -p "$1{LOCAL_CAS}"',
-            *(f'cp {c} "$1{LOCAL_CAS}/"' for c in certificates),
-            'chroot "$1" update-ca-certificates',
-            'printf "[global]\\ncert = /etc/ssl/certs/ca-certificates.crt\\n" > "$1/etc/pip.conf"',
-            # As in the slim image: no package lists, no apt cache.
-            'rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*.bin',
-        ]
         _run(
             ["mmdebstrap", "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}",
              *(f"--customize-hook={hook}" for hook in hooks), SUITE, str(rootfs)],

@@ -34,39 +34,39 @@ def write_key(path: Path) -> rsa.RSAPrivateKey:
 def write_client_ca(directory: Path, name: str, user: str, group: str) -> None:
     """A CA (`name`-ca.crt) and a client certificate it signed for `user` in `group`
     (`name`.crt and `name`.key): how the API server proves itself to a kubelet."""
-    now = datetime.datetime.now(datetime.UTC)
     ca_key = write_key(directory / f"{name}-ca.key")
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{name}-ca")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + VALIDITY)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = write_key(directory / f"{name}.key")
+    ca = _certificate(ca_name, ca_key, ca_name, ca_key.public_key(),
+                      x509.BasicConstraints(ca=True, path_length=0))  # fmt: skip
     subject = x509.Name(
         [
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, group),
             x509.NameAttribute(NameOID.COMMON_NAME, user),
         ]
     )
-    client = (
+    key = write_key(directory / f"{name}.key")
+    client_auth = x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH])
+    client = _certificate(ca_name, ca_key, subject, key.public_key(), client_auth)
+    (directory / f"{name}-ca.crt").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    (directory / f"{name}.crt").write_bytes(client.public_bytes(serialization.Encoding.PEM))
+
+
+def _certificate(
+    issuer: x509.Name,
+    signer: rsa.RSAPrivateKey,
+    subject: x509.Name,
+    key: rsa.RSAPublicKey,
+    extension: x509.ExtensionType,
+) -> x509.Certificate:
+    now = datetime.datetime.now(datetime.UTC)
+    return (
         x509.CertificateBuilder()
         .subject_name(subject)
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
+        .issuer_name(issuer)
+        .public_key(key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + VALIDITY)
-        .add_extension(
-            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())
+        .add_extension(extension, critical=isinstance(extension, x509.BasicConstraints))
+        .sign(signer, hashes.SHA256())
     )
-    (directory / f"{name}-ca.crt").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    (directory / f"{name}.crt").write_bytes(client.public_bytes(serialization.Encoding.PEM))

@@ -145,15 +145,24 @@ async def test_callers_scale_the_fleet_up_then_idle_workers_go_first(
         workers.close()
 
 
+def apply_with_worker_metrics(
+    cluster: LocalCluster, livekit: LiveKitServer, name: str
+) -> WorkerMetrics:
+    """A scaling VoiceAgent (agent name `<name>-agent`) whose workers' loads the returned
+    WorkerMetrics serves; the first test created the LiveKit Secret."""
+    cluster.kubectl("get", "secret", "lk-main", "-n", NS)
+    workers = WorkerMetrics(free_port())
+    manifest = scaling_agent(name, livekit, "lk-main")
+    manifest["spec"]["agentName"] = f"{name}-agent"
+    manifest["spec"]["observability"] = {"metricsPort": workers.port}
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(manifest))
+    return workers
+
+
 async def test_unreadable_worker_load_holds_scale_down(
     cluster: LocalCluster, namespace: str, livekit: LiveKitServer
 ) -> None:
-    cluster.kubectl("get", "secret", "lk-main", "-n", NS)  # created by the test above
-    workers = WorkerMetrics(free_port())
-    manifest = scaling_agent("blind", livekit, "lk-main")
-    manifest["spec"]["agentName"] = "blind-agent"
-    manifest["spec"]["observability"] = {"metricsPort": workers.port}
-    cluster.kubectl("apply", "-f", "-", input=json.dumps(manifest))
+    workers = apply_with_worker_metrics(cluster, livekit, "blind")
     callers = [await join_call(livekit, f"blind-{i}", "blind-agent") for i in range(2)]
     try:
         await asyncio.to_thread(
@@ -185,12 +194,7 @@ async def test_unreadable_worker_load_holds_scale_down(
 async def test_a_hand_scaled_deployment_is_set_back_and_idle_workers_go(
     cluster: LocalCluster, namespace: str, livekit: LiveKitServer
 ) -> None:
-    cluster.kubectl("get", "secret", "lk-main", "-n", NS)  # created by the first test
-    workers = WorkerMetrics(free_port())
-    manifest = scaling_agent("drift", livekit, "lk-main")
-    manifest["spec"]["agentName"] = "drift-agent"
-    manifest["spec"]["observability"] = {"metricsPort": workers.port}
-    cluster.kubectl("apply", "-f", "-", input=json.dumps(manifest))
+    workers = apply_with_worker_metrics(cluster, livekit, "drift")
     try:
         await asyncio.to_thread(
             eventually, lambda: len(running_pods(cluster, "drift-local")) == 1, 30
