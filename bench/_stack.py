@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from voicefleet_devstack.cluster import LocalCluster
+from voicefleet_devstack.images import Image, build_images
 from voicefleet_devstack.livekit import LiveKitServer
+from voicefleet_devstack.node import RealNode
 from voicefleet_devstack.process import Process, free_port, port_open
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,6 +43,34 @@ def operator_stack(workdir: Path, stack: ExitStack) -> Iterator[Stack]:
     operator = start_operator(workdir, cluster, port)
     stack.callback(operator.stop)
     yield Stack(cluster, operator, port)
+
+
+@dataclass
+class NodeStack:
+    cluster: LocalCluster
+    node: RealNode
+    livekit: LiveKitServer
+    images: dict[str, Image]
+
+
+@contextmanager
+def real_node_stack(
+    workdir: Path, stack: ExitStack, webhook_urls: tuple[str, ...] = ()
+) -> Iterator[NodeStack]:
+    """A control plane whose one node is real, holding the built images, and a livekit-server
+    on the node's address: what tests/e2e/test_real_fleet.py runs on."""
+    images = build_images()
+    cluster = LocalCluster(workdir / "cluster", nodes=0)
+    stack.callback(cluster.stop)
+    cluster.start()
+    node = RealNode(cluster, workdir / "node")
+    stack.callback(node.stop)
+    node.start(images["pause"].reference)
+    node.load(*(image.archive for image in images.values()))
+    livekit = LiveKitServer(workdir / "livekit", host=node.address, webhook_urls=[*webhook_urls])
+    stack.callback(livekit.stop)
+    livekit.start()
+    yield NodeStack(cluster, node, livekit, images)
 
 
 def start_operator(workdir: Path, cluster: LocalCluster, port: int) -> Process:
