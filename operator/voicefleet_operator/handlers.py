@@ -137,15 +137,18 @@ async def _reconcile(
         for region in spec.regions
         for manifest in region_objects(owner, spec, region, _replicas(status, region))
     ]
+    key = (owner.namespace, owner.name)
+    # What waited for retirement may be current again (a spec reverted): decided anew below.
+    retiring_configs.pop(key, None)
     # Independent objects: apply them side by side, the API server does the ordering.
     await asyncio.gather(*(kube.apply(manifest) for manifest in manifests))
     if retire:
         current = {m["metadata"]["name"] for m in manifests if m["kind"] == "ConfigMap"}
         if still_mounted := await retire_configs(owner, current):
-            retiring_configs[(owner.namespace, owner.name)] = still_mounted
+            retiring_configs[key] = still_mounted
     if await kube.serves("PrometheusRule"):
         await kube.apply(slo_rule(owner, spec))
-    key, wanted = (owner.namespace, owner.name), {r.name for r in spec.regions}
+    wanted = {r.name for r in spec.regions}
     if deployed_regions.get(key, set()) - wanted:
         if removed := await prune_regions(owner, wanted):
             logger.info(f"removed regions no longer in the spec: {', '.join(sorted(removed))}")
