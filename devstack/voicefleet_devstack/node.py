@@ -110,6 +110,7 @@ class RealNode:
     workdir: Path
     network: NodeNetwork = field(default_factory=NodeNetwork)
     processes: list[Process] = field(default_factory=list)
+    kubelet_port: int = field(default_factory=free_port)  # its API, on the node's address
 
     @property
     def name(self) -> str:
@@ -234,7 +235,7 @@ class RealNode:
             "failSwapOn": False,
             "containerRuntimeEndpoint": f"unix://{self.socket}",
             "address": self.address,
-            "port": free_port(),
+            "port": self.kubelet_port,
             "readOnlyPort": 0,
             "healthzPort": 0,
             # Only the API server (its client certificate) and RBAC-allowed users reach the

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
+import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -94,6 +96,18 @@ def test_the_chart_runs_the_operator_in_cluster(
     logs = fleet.kubectl("logs", "-n", NS, name)
     assert "Forbidden" not in logs, logs[-2000:]
     assert "403" not in logs, logs[-2000:]
+
+
+def test_the_kubelet_api_refuses_requests_without_credentials(real_node: RealNode) -> None:
+    """The node's one listener of its own: only the API server's client certificate (and users
+    RBAC allows) get past it; anything else on the node's address is refused."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # the kubelet's serving certificate is self-signed
+    url = f"https://{real_node.address}:{real_node.kubelet_port}/pods"
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(url, timeout=5, context=context)
+    assert refused.value.code == 401
 
 
 def voice_agent(server: LiveKitServer, image: Image, **scaling: int) -> dict[str, Any]:
