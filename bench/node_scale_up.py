@@ -31,8 +31,9 @@ from _stack import (
     stop_on_sigterm,
     summary,
 )
-from livekit import api, rtc
+from livekit import rtc
 
+from voicefleet_agent.loadtest import LoadTestOptions, caller_token
 from voicefleet_devstack.cluster import LocalCluster
 from voicefleet_devstack.livekit import LiveKitServer
 from voicefleet_devstack.process import free_port
@@ -108,13 +109,8 @@ async def wait(check: object, limit: float) -> float:
 
 
 async def join(server: LiveKitServer, room: str) -> tuple[rtc.Room, asyncio.Event]:
-    token = (
-        api.AccessToken(server.api_key, server.api_secret)
-        .with_identity(f"caller-{room}")
-        .with_grants(api.VideoGrants(room_join=True, room=room))
-        .with_room_config(api.RoomConfiguration(agents=[api.RoomAgentDispatch(agent_name=AGENT)]))
-        .to_jwt()
-    )
+    options = LoadTestOptions(server.url, server.api_key, server.api_secret, AGENT)
+    token = caller_token(options, room, f"caller-{room}")
     caller, agent_joined = rtc.Room(), asyncio.Event()
 
     def on_join(participant: rtc.RemoteParticipant) -> None:
