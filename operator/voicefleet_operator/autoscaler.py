@@ -35,7 +35,7 @@ from voicefleet_operator.livekit_load import Collectors, DemandChanged, Endpoint
 from voicefleet_operator.policy import Decision, Stabilizer
 from voicefleet_operator.render import Owner, config_in_use, region_objects
 from voicefleet_operator.spec import RegionSpec, VoiceAgentSpec
-from voicefleet_operator.worker_load import DELETION_COST, WorkerPod, read_sessions
+from voicefleet_operator.worker_load import WorkerPod, marks_of, needs_marks, read_sessions
 
 # Inputs wake the loop for the VoiceAgents they concern; a pass over all of them this often
 # catches what time alone changes: stabilization windows ending, demand data going stale.
@@ -96,8 +96,8 @@ async def fleet_pods(
     if meta.get("deletionTimestamp") or status.get("phase") != "Running":
         return None
     key = _fleet_key(namespace, labels)
-    cost = meta.get("annotations", {}).get(DELETION_COST)
-    pod = WorkerPod(namespace or "", meta.get("name", ""), status.get("podIP", ""), cost)
+    marks = marks_of(dict(meta.get("annotations", {})))
+    pod = WorkerPod(namespace or "", meta.get("name", ""), status.get("podIP", ""), marks)
     return {key: pod}
 
 
@@ -311,11 +311,13 @@ class Autoscaler:
         actual = observed.get(SPEC_REPLICAS)
         settled = time.monotonic() - self.written_at.get(key, 0.0) > DRIFT_GRACE_SECONDS
         actual = current if actual is None or not settled else int(actual)
-        if decision.replicas < max(current, actual):
-            pods = list(indexes.pods.get(key, []))
-            decision = await idle_first(
-                decision, max(current, actual), pods, spec.observability.metrics_port
-            )
+        pods = list(indexes.pods.get(key, []))
+        scaling_down = decision.replicas < max(current, actual)
+        if scaling_down or demand or any(pod.marked_busy() for pod in pods):
+            decision = await mark_load(
+                decision, max(current, actual), pods, spec.observability.metrics_port,
+                scaling_down=scaling_down,
+            )  # fmt: skip
         ready = observed.get("readyReplicas", 0)
         outcome = RegionOutcome(
             entry={
@@ -436,26 +438,24 @@ class Indexes:
     configs: kopf.Index[tuple[str, str], str]
 
 
-async def idle_first(
-    decision: Decision, current: int, pods: list[WorkerPod], port: int
+async def mark_load(
+    decision: Decision, current: int, pods: list[WorkerPod], port: int, *, scaling_down: bool
 ) -> Decision:
-    """Before lowering replicas, mark every worker with its sessions as its deletion cost so
-    the ReplicaSet removes idle workers first. A worker whose load can't be read holds the
-    fleet: removing it might cut a call."""
+    """Annotate each worker with its sessions (see load_marks): its deletion cost, so the
+    ReplicaSet removes idle workers first, and do-not-disrupt marks while it has calls. Read
+    while the region has calls or busy marks to clear, and before every scale-down. A worker
+    whose load can't be read holds a scale-down: removing it might cut a call."""
     loads = await read_sessions(pods, port)
+    patches = [
+        (pod, needs_marks(pod, load)) for pod in pods if (load := loads[pod.name]) is not None
+    ]
+    await asyncio.gather(
+        *(kube.annotate("Pod", pod.namespace, pod.name, patch) for pod, patch in patches if patch)
+    )
     unknown = sorted(name for name, load in loads.items() if load is None)
-    if unknown:
+    if scaling_down and unknown:
         reason = f"cannot read the load of worker {', '.join(unknown)}: holding replicas"
         return Decision(current, reason, holding=True)
-    changed = [p for p in pods if p.deletion_cost != str(loads[p.name])]
-    await asyncio.gather(
-        *(
-            kube.annotate(
-                "Pod", pod.namespace, pod.name, {DELETION_COST: str(loads[pod.name])}
-            )
-            for pod in changed
-        )
-    )  # fmt: skip
     return decision
 
 

@@ -6,6 +6,7 @@ import base64
 import json
 import ssl
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -152,8 +153,9 @@ class Kube:
                 raise
 
     async def annotate(
-        self, kind: str, namespace: str, name: str, annotations: dict[str, str]
+        self, kind: str, namespace: str, name: str, annotations: Mapping[str, str | None]
     ) -> None:
+        """Merge `annotations` into the object's; a None value removes that annotation."""
         await self._call(
             "PATCH",
             KINDS[kind].path(namespace, name),

@@ -11,6 +11,9 @@ from prometheus_client.parser import text_string_to_metric_families
 ACTIVE_SESSIONS = "voicefleet_agent_active_sessions"
 TIMEOUT = aiohttp.ClientTimeout(total=2)
 DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
+# Node autoscalers leave a pod with these alone: cluster-autoscaler and Karpenter.
+SAFE_TO_EVICT = "cluster-autoscaler.kubernetes.io/safe-to-evict"
+DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
 
 
 @dataclass(frozen=True)
@@ -18,7 +21,33 @@ class WorkerPod:
     namespace: str
     name: str
     ip: str
-    deletion_cost: str | None
+    marks: dict[str, str]  # the annotations load_marks sets, as the pod has them now
+
+    def marked_busy(self) -> bool:
+        return self.marks.get(SAFE_TO_EVICT) == "false"
+
+
+def load_marks(sessions: int) -> dict[str, str | None]:
+    """A worker's annotations for its load: its sessions as its deletion cost, so the
+    ReplicaSet removes idle workers first, and while it has calls, do-not-disrupt marks for
+    node autoscalers (None removes a mark once the worker is idle again)."""
+    busy = sessions > 0
+    return {
+        DELETION_COST: str(sessions),
+        SAFE_TO_EVICT: "false" if busy else None,
+        DO_NOT_DISRUPT: "true" if busy else None,
+    }
+
+
+def marks_of(annotations: dict[str, str]) -> dict[str, str]:
+    return {key: annotations[key] for key in load_marks(0) if key in annotations}
+
+
+def needs_marks(pod: WorkerPod, sessions: int) -> dict[str, str | None] | None:
+    """The annotation patch that brings `pod` in line with its load, or None if it is."""
+    wanted = load_marks(sessions)
+    current = {key: pod.marks.get(key) for key in wanted}
+    return wanted if current != wanted else None
 
 
 def sessions_in(exposition: str) -> int | None:

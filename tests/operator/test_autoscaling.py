@@ -125,6 +125,13 @@ async def test_callers_scale_the_fleet_up_then_idle_workers_go_first(
         busy = pods[1]["metadata"]["name"]
         for pod in pods:
             workers.serve(pod["status"]["podIP"], 1 if pod["metadata"]["name"] == busy else 0)
+        # While it has a call, node autoscalers are told to leave the busy worker alone.
+        marks = await asyncio.to_thread(
+            eventually, lambda: len(set(busy_marks(cluster, "calls-local").values())) == 2 and
+            busy_marks(cluster, "calls-local"),
+        )  # fmt: skip
+        assert marks[busy] == (("false", "true"))
+        assert {v for name, v in marks.items() if name != busy} == {(None, None)}
         for caller in (callers[0], callers[2]):
             await caller.disconnect()
         # After the 3 s stabilization window: one worker, and it is the one with a call.
@@ -140,9 +147,24 @@ async def test_callers_scale_the_fleet_up_then_idle_workers_go_first(
         region = status(cluster, "calls")["regions"][0]
         assert region["desiredReplicas"] == 1
         assert "scaling down" in region["lastScaleReason"]
+        # Its call over, the worker is fair game for node autoscalers again.
+        workers.serve(survivors[0]["status"]["podIP"], 0)
+        await callers[1].disconnect()
+        await asyncio.to_thread(
+            eventually, lambda: busy_marks(cluster, "calls-local") == {busy: (None, None)}, 20
+        )
     finally:
         await callers[1].disconnect()
         workers.close()
+
+
+def busy_marks(cluster: LocalCluster, deployment: str) -> dict[str, tuple[str | None, ...]]:
+    """Each running worker's cluster-autoscaler and Karpenter annotations."""
+    keys = ("cluster-autoscaler.kubernetes.io/safe-to-evict", "karpenter.sh/do-not-disrupt")
+    return {
+        pod["metadata"]["name"]: tuple(pod["metadata"].get("annotations", {}).get(k) for k in keys)
+        for pod in running_pods(cluster, deployment)
+    }
 
 
 def apply_with_worker_metrics(
