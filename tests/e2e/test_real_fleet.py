@@ -7,9 +7,10 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
+import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -110,11 +111,13 @@ def test_the_kubelet_api_refuses_requests_without_credentials(real_node: RealNod
     assert refused.value.code == 401
 
 
-def voice_agent(server: LiveKitServer, image: Image, **scaling: int) -> dict[str, Any]:
+def voice_agent(
+    server: LiveKitServer, image: Image, name: str = AGENT, max_replicas: int = 3, **scaling: int
+) -> dict[str, Any]:
     return {
         "apiVersion": "voicefleet.io/v1alpha1",
         "kind": "VoiceAgent",
-        "metadata": {"name": AGENT, "namespace": NS},
+        "metadata": {"name": name, "namespace": NS},
         "spec": {
             "image": image.reference,
             "instructions": "Answer in one short sentence.",
@@ -128,7 +131,7 @@ def voice_agent(server: LiveKitServer, image: Image, **scaling: int) -> dict[str
                     "name": "node",
                     "livekit": {"url": server.url, "credentialsSecret": SECRET},
                     "minReplicas": 1,
-                    "maxReplicas": 3,
+                    "maxReplicas": max_replicas,
                 }
             ],
             "scaling": {
@@ -180,9 +183,10 @@ def active_sessions(pod: dict[str, Any]) -> int:
 class Call:
     """A caller in its own room, dispatching the agent by name, speaking prepared audio."""
 
-    def __init__(self, server: LiveKitServer, room: str) -> None:
+    def __init__(self, server: LiveKitServer, room: str, agent: str = AGENT) -> None:
         self.server = server
         self.room = room
+        self.agent = agent
         self.caller = Caller()
 
     async def __aenter__(self) -> Call:
@@ -191,7 +195,7 @@ class Call:
             .with_identity(f"caller-{self.room}")
             .with_grants(api.VideoGrants(room_join=True, room=self.room))
             .with_room_config(
-                api.RoomConfiguration(agents=[api.RoomAgentDispatch(agent_name=AGENT)])
+                api.RoomConfiguration(agents=[api.RoomAgentDispatch(agent_name=self.agent)])
             )
             .to_jwt()
         )
@@ -237,7 +241,22 @@ async def test_worker_pods_answer_real_callers(
         eventually(lambda: active_sessions(worker) == 1, timeout=10)
         finals = [t for t in call.caller.transcripts if t.final and t.identity != "caller"]
         assert finals, "the agent published no final transcript"
+        # Busy, from its real load: node autoscalers must leave it alone.
+        eventually(lambda: busy_marks(agent_fleet, name) == ("1", "false", "true"), timeout=15)
     eventually(lambda: active_sessions(worker) == 0, timeout=30)
+    eventually(lambda: busy_marks(agent_fleet, name) == ("0", None, None), timeout=15)
+
+
+def busy_marks(cluster: LocalCluster, pod: str) -> tuple[str | None, ...]:
+    """The pod's deletion cost, cluster-autoscaler and Karpenter annotations."""
+    out = cluster.kubectl("get", "pod", pod, "-n", NS, "-o", "json")
+    annotations = json.loads(out)["metadata"].get("annotations", {})
+    keys = (
+        "controller.kubernetes.io/pod-deletion-cost",
+        "cluster-autoscaler.kubernetes.io/safe-to-evict",
+        "karpenter.sh/do-not-disrupt",
+    )
+    return tuple(annotations.get(key) for key in keys)
 
 
 def replicas(cluster: LocalCluster) -> int:
@@ -250,7 +269,7 @@ async def test_callers_add_real_workers_and_idle_ones_go_first(
 ) -> None:
     """One session per worker and one warm worker: each call lands on a ready worker while
     the next pod starts; when a caller hangs up, an idle worker is removed, never a busy one."""
-    eventually(lambda: len(ready_pods(agent_fleet, WORKERS)) == 1, timeout=120)
+    eventually(lambda: settled(agent_fleet, 1), timeout=120)
     for index in (1, 2):
         eventually(lambda n=index: len(ready_pods(agent_fleet, WORKERS)) == n, timeout=120)
         call = Call(node_livekit, f"real-scale-{index}")
@@ -258,7 +277,7 @@ async def test_callers_add_real_workers_and_idle_ones_go_first(
         await call.answered()
     eventually(lambda: replicas(agent_fleet) == 3, timeout=30)
     # Two workers with a call each, the third warm.
-    load = eventually(lambda: loaded(sessions_by_pod(agent_fleet, count=3), [0, 1, 1]), 120)
+    load = wait_for_load(agent_fleet, [0, 1, 1])
 
     first, second = calls
     await first.__aexit__()
@@ -273,6 +292,14 @@ async def test_callers_add_real_workers_and_idle_ones_go_first(
     await second.answered("are you still there")
 
 
+def settled(cluster: LocalCluster, count: int) -> bool:
+    """Exactly `count` workers, all ready and none terminating. A worker told to stop a moment
+    ago may still take an offered job before its drain begins (and keeps that call until it
+    ends), so tests place calls on a settled fleet."""
+    workers = pods(cluster, WORKERS)
+    return len(workers) == count and all(ready(p) for p in workers)
+
+
 def exactly(count: int, names: set[str]) -> set[str] | None:
     return names if len(names) == count else None
 
@@ -282,9 +309,35 @@ def pod_names(cluster: LocalCluster) -> set[str]:
     return {p["metadata"]["name"] for p in pods(cluster, WORKERS)}
 
 
-def loaded(load: dict[str, int] | None, pattern: list[int]) -> dict[str, int] | None:
-    """`load` once its sessions per pod, sorted, are `pattern`."""
-    return load if load is not None and sorted(load.values()) == pattern else None
+def wait_for_load(
+    cluster: LocalCluster, pattern: list[int], timeout: float = 120
+) -> dict[str, int]:
+    """Sessions per ready worker once, sorted, they are `pattern`; on failure, what each
+    worker (ready or not) last showed."""
+
+    def matches() -> dict[str, int] | None:
+        load = sessions_by_pod(cluster, count=len(pattern))
+        return load if load is not None and sorted(load.values()) == pattern else None
+
+    try:
+        load: dict[str, int] = eventually(matches, timeout)
+    except AssertionError as error:
+        raise AssertionError(f"{error}; workers: {describe_workers(cluster)}") from None
+    return load
+
+
+def describe_workers(cluster: LocalCluster) -> list[str]:
+    described = []
+    for pod in pods(cluster, WORKERS):
+        name, state = pod["metadata"]["name"], pod["status"].get("phase")
+        if "deletionTimestamp" in pod["metadata"]:
+            state = "terminating"
+        try:
+            sessions: int | str = active_sessions(pod)
+        except OSError as error:
+            sessions = str(error)
+        described.append(f"{name} {state} ready={ready(pod)} sessions={sessions}")
+    return described
 
 
 def idle_pods(cluster: LocalCluster) -> set[str]:
@@ -310,11 +363,11 @@ def worker_config(cluster: LocalCluster, pod: str) -> dict[str, Any]:
 async def test_a_change_rolls_new_workers_while_a_busy_one_keeps_its_config_and_call(
     agent_fleet: LocalCluster, node_livekit: LiveKitServer, calls: list[Call]
 ) -> None:
-    eventually(lambda: len(ready_pods(agent_fleet, WORKERS)) == 1, timeout=180)
+    eventually(lambda: settled(agent_fleet, 1), timeout=180)
     call = Call(node_livekit, "real-rollout")
     calls.append(await call.__aenter__())
     await call.answered()
-    load = eventually(lambda: loaded(sessions_by_pod(agent_fleet, count=2), [0, 1]), 120)
+    load = wait_for_load(agent_fleet, [0, 1])
     (busy,) = [name for name, sessions in load.items() if sessions == 1]
     before = worker_config(agent_fleet, busy)
 
@@ -350,3 +403,161 @@ def draining(cluster: LocalCluster, name: str) -> bool:
         p["metadata"]["name"] == name and "deletionTimestamp" in p["metadata"]
         for p in pods(cluster, WORKERS)
     )
+
+
+# Disruptions with a crowd on the fleet: six calls or more stay active through each event,
+# and every one of them is answered again after it.
+CROWD = "crowd-agent"
+CROWD_WORKERS = f"voicefleet.io/agent={CROWD}"
+SESSIONS_PER_WORKER = 3
+
+
+@pytest.fixture(scope="module")
+def crowd_fleet(
+    agent_fleet: LocalCluster, node_livekit: LiveKitServer, images: dict[str, Image]
+) -> Iterator[LocalCluster]:
+    """A second VoiceAgent, three sessions per worker and one warm worker."""
+    manifest = voice_agent(
+        node_livekit, images["agent"], name=CROWD, max_replicas=4,
+        sessionsPerWorker=SESSIONS_PER_WORKER,
+    )  # fmt: skip
+    agent_fleet.kubectl("apply", "-f", "-", input=json.dumps(manifest))
+    try:
+        yield agent_fleet
+    finally:
+        agent_fleet.kubectl("delete", "voiceagent", CROWD, "-n", NS, "--wait=false", check=False)
+
+
+async def until(check: Callable[[], Any], within: float = 30) -> Any:
+    """`eventually`, off the event loop: the callers' rooms keep running meanwhile."""
+    return await asyncio.to_thread(eventually, check, within)
+
+
+def crowd_settled(cluster: LocalCluster, count: int) -> bool:
+    workers = pods(cluster, CROWD_WORKERS)
+    return len(workers) == count and all(ready(p) for p in workers)
+
+
+def crowd_load(cluster: LocalCluster) -> int:
+    return sum(active_sessions(p) for p in ready_pods(cluster, CROWD_WORKERS))
+
+
+async def open_crowd(cluster: LocalCluster, server: LiveKitServer, name: str, count: int,
+                     calls: list[Call]) -> list[Call]:  # fmt: skip
+    """`count` answered calls, each placed once the fleet has a free session for it (a
+    self-hosted LiveKit offers a call's job once: a call beyond capacity gets no agent)."""
+    opened = []
+    for index in range(count):
+        await until(lambda n=index: free_sessions(cluster) > 0 and crowd_load(cluster) == n, 120)
+        call = Call(server, f"{name}-{index}", agent=CROWD)
+        calls.append(await call.__aenter__())
+        opened.append(call)
+    for call in opened:
+        await call.answered()
+    return opened
+
+
+def free_sessions(cluster: LocalCluster) -> int:
+    workers = ready_pods(cluster, CROWD_WORKERS)
+    return len(workers) * SESSIONS_PER_WORKER - sum(active_sessions(p) for p in workers)
+
+
+async def all_still_answered(crowd: list[Call]) -> None:
+    """Calls cut = 0: each call, in turn, is answered again."""
+    for call in crowd:
+        latency = await call.answered("are you still with me")
+        assert 0 < latency < ANSWER_TIMEOUT, call.room
+
+
+async def hang_up(crowd: list[Call], calls: list[Call]) -> None:
+    for call in crowd:
+        await call.__aexit__()
+        calls.remove(call)
+
+
+def crowd_replicas(cluster: LocalCluster) -> int:
+    out = cluster.kubectl("get", "deployment", f"{CROWD}-node", "-n", NS, "-o", "json")
+    return int(json.loads(out)["spec"]["replicas"])
+
+
+async def test_six_calls_survive_a_scale_down(
+    crowd_fleet: LocalCluster, node_livekit: LiveKitServer, calls: list[Call]
+) -> None:
+    """Seven calls need three workers and a warm one; one hangs up and the fleet shrinks to
+    two plus the warm one while six calls go on."""
+    await until(lambda: crowd_settled(crowd_fleet, 1), within=180)
+    crowd = await open_crowd(crowd_fleet, node_livekit, "down", 7, calls)
+    await until(lambda: crowd_replicas(crowd_fleet) == 4, within=30)
+    await until(lambda: crowd_settled(crowd_fleet, 4), within=120)
+    await hang_up(crowd[-1:], calls)
+    await until(lambda: crowd_replicas(crowd_fleet) == 3, within=60)
+    await until(lambda: len(ready_pods(crowd_fleet, CROWD_WORKERS)) == 3, within=60)
+    await all_still_answered(crowd[:-1])
+    await hang_up(crowd[:-1], calls)
+
+
+async def test_six_calls_survive_a_rolling_update(
+    crowd_fleet: LocalCluster, node_livekit: LiveKitServer, calls: list[Call]
+) -> None:
+    await until(lambda: crowd_settled(crowd_fleet, 1), within=180)
+    crowd = await open_crowd(crowd_fleet, node_livekit, "roll", 6, calls)
+    await until(lambda: crowd_settled(crowd_fleet, 3), within=120)
+    before = {p["metadata"]["name"] for p in pods(crowd_fleet, CROWD_WORKERS)}
+    crowd_fleet.kubectl(
+        "patch", "voiceagent", CROWD, "-n", NS, "--type=merge",
+        "-p", json.dumps({"spec": {"instructions": "Answer briefly."}}),
+    )  # fmt: skip
+    # Three new workers ready; the old ones drain with their calls.
+    await until(lambda: replaced(crowd_fleet, before, 3), within=180)
+    await all_still_answered(crowd)
+    await hang_up(crowd, calls)
+    await until(lambda: before.isdisjoint(pod_names_of(crowd_fleet, CROWD_WORKERS)), within=90)
+
+
+async def test_six_calls_survive_evictions_that_honour_the_budget(
+    crowd_fleet: LocalCluster, node_livekit: LiveKitServer, calls: list[Call]
+) -> None:
+    """Every worker evicted through the Eviction API, as a node drain does: the
+    PodDisruptionBudget lets one go at a time, and evicted workers drain with their calls."""
+    await until(lambda: crowd_settled(crowd_fleet, 1), within=180)
+    crowd = await open_crowd(crowd_fleet, node_livekit, "evict", 6, calls)
+    await until(lambda: crowd_settled(crowd_fleet, 3), within=120)
+    targets = sorted(pod_names_of(crowd_fleet, CROWD_WORKERS))
+    refused = 0
+    for name in targets:
+        refused += await asyncio.to_thread(evict_when_allowed, crowd_fleet, name)
+    # Evicting three workers of a region at once would break its budget of one.
+    assert refused > 0
+    await all_still_answered(crowd)
+    await hang_up(crowd, calls)
+    await until(lambda: set(targets).isdisjoint(pod_names_of(crowd_fleet, CROWD_WORKERS)), 90)
+
+
+def replaced(cluster: LocalCluster, old: set[str], count: int) -> bool:
+    ready_names = {p["metadata"]["name"] for p in ready_pods(cluster, CROWD_WORKERS)}
+    return len(ready_names) == count and ready_names.isdisjoint(old)
+
+
+def pod_names_of(cluster: LocalCluster, selector: str) -> set[str]:
+    return {p["metadata"]["name"] for p in pods(cluster, selector)}
+
+
+def evict_when_allowed(cluster: LocalCluster, pod: str, timeout: float = 120) -> int:
+    """Evict `pod` through the Eviction API, retrying while its PodDisruptionBudget allows no
+    disruption (429), as `kubectl drain` does; the number of refusals."""
+    eviction = {"apiVersion": "policy/v1", "kind": "Eviction",
+                "metadata": {"name": pod, "namespace": NS}}  # fmt: skip
+    deadline = time.monotonic() + timeout
+    refusals = 0
+    while True:
+        out = cluster.kubectl(
+            "create", "--raw", f"/api/v1/namespaces/{NS}/pods/{pod}/eviction", "-f", "-",
+            input=json.dumps(eviction), check=False,
+        )  # fmt: skip
+        if '"status":"Success"' in out.replace(" ", ""):
+            return refusals
+        assert "TooManyRequests" in out, out
+        assert "disruption budget" in out, out
+        assert time.monotonic() < deadline, f"{pod} was not evicted within {timeout}s"
+        refusals += 1
+        time.sleep(0.5)
