@@ -1,9 +1,11 @@
-"""`voicefleet demo`: the whole fleet on one machine, keyless by default.
+"""`make demo`: the whole fleet on one machine, keyless by default.
 
-A livekit-server (dev keys), a local control plane with KWOK, the CRD and the operator, the
-sample VoiceAgent, one real agent worker running the configuration the operator rendered for
-it, the token function on Deno, the frontend and Prometheus scraping the operator and the
-worker. Worker pods in the cluster are simulated by KWOK; the one real worker serves calls.
+A local control plane with the CRD and the operator, a livekit-server (dev keys), the sample
+VoiceAgent, the token function on Deno, the frontend and Prometheus scraping the operator and
+the workers. Where this machine can run a real node (root, containerd, runc, cgroups), the
+agent and pause images are built and worker pods run on it: each call takes a session of a
+real worker and the warm worker the autoscaler adds is another real pod. Elsewhere the demo
+says why in one line, worker pods are KWOK stand-ins and one worker process serves calls.
 State lives under the voicefleet cache, fresh on every run. Ctrl-C stops every process.
 """
 
@@ -29,7 +31,9 @@ from typing import Any
 import yaml
 
 from voicefleet_devstack.cluster import LocalCluster
+from voicefleet_devstack.images import Image, build_images
 from voicefleet_devstack.livekit import LiveKitServer
+from voicefleet_devstack.node import RealNode, why_unavailable
 from voicefleet_devstack.process import (
     CACHE,
     ComponentError,
@@ -38,7 +42,7 @@ from voicefleet_devstack.process import (
     free_port,
     port_open,
 )
-from voicefleet_devstack.prometheus import Prometheus
+from voicefleet_devstack.prometheus import PodTargets, Prometheus
 from voicefleet_operator.crd import custom_resource_definition
 from voicefleet_operator.render import config_in_use
 
@@ -46,6 +50,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "manifests" / "examples" / "offline-demo.yaml"
 TOKEN_FUNCTION = ROOT / "supabase" / "functions" / "livekit-token" / "index.ts"
 FRONTEND = ROOT / "frontend"
+RULES = ROOT / "dashboards" / "generated" / "rules.yaml"  # recording rules and alerts
 AGENT = "voicefleet-demo"
 NAMESPACE = "voicefleet-demo"
 
@@ -91,15 +96,16 @@ def run_demo(state: Path = CACHE / "demo", ports: Ports = Ports()) -> int:
         return 1
     shutil.rmtree(state, ignore_errors=True)
     with ExitStack() as stack:
+        demo = Demo(state, ports, stack)
         try:
-            parts = Demo(state, ports, stack).start()
+            parts = demo.start()
         except (ComponentError, TimeoutError, subprocess.CalledProcessError) as error:
             say(f"demo failed to start: {error}")
             return 1
         except KeyboardInterrupt:
             say("interrupted while starting; stopping what was started")
             return 130
-        print_summary(parts, state, ports)
+        print_summary(parts, state, ports, real_node=demo.no_real_node is None)
         wait_for_interrupt()
     say("demo stopped: every process it started has exited")
     return 0
@@ -111,50 +117,97 @@ class Demo:
     def __init__(self, state: Path, ports: Ports, stack: ExitStack) -> None:
         self.state, self.ports, self.stack = state, ports, stack
         self.cloud = bool(os.environ.get("DEEPGRAM_API_KEY") and os.environ.get("GOOGLE_API_KEY"))
+        self.no_real_node = why_unavailable()
 
     def start(self) -> list[Part]:
-        with step("livekit-server (dev keys)"):
-            livekit = LiveKitServer(
-                self.state / "livekit",
-                api_key="devkey",
-                api_secret="voicefleet-demo-secret-not-for-production",
-                port=self.ports.livekit,
-                webhook_urls=[f"http://127.0.0.1:{self.ports.operator}/livekit/webhook"],
-            )
-            self.stack.callback(livekit.stop)
-            livekit.start()
-        with step("control plane: etcd, kube-apiserver, controller-manager, scheduler, KWOK"):
-            cluster = LocalCluster(self.state / "cluster")
-            self.stack.callback(cluster.stop)
-            cluster.start()
+        if self.no_real_node:
+            say(f"no real node: {self.no_real_node}; worker pods are KWOK stand-ins and one "
+                "worker process on this machine serves calls")  # fmt: skip
+            cluster, node, images = self._kwok_cluster(), None, None
+        else:
+            images = self._images()
+            cluster = self._cluster(nodes=0, what="etcd, kube-apiserver, controller-manager, "
+                                    "scheduler")  # fmt: skip
+            node = self._node(cluster, images)
+        livekit = self._livekit(host=node.address if node else "127.0.0.1")
         with step("VoiceAgent CRD and the operator"):
             cluster.kubectl("apply", "-f", "-", input=json.dumps(custom_resource_definition()))
             cluster.wait_established("voiceagents.voicefleet.io")
             operator = self._operator(cluster)
         with step(
             f"sample VoiceAgent {AGENT} ({'Deepgram + Gemini' if self.cloud else 'offline'})"
+            + (" on the real node" if node else "")
         ):
-            self._sample(cluster, livekit)
-            operator.wait_until(functools.partial(_ready, cluster), 60, "done reconciling")
-        with step("agent worker (the configuration the operator rendered)"):
-            worker = self._worker(cluster, livekit)
+            self._sample(cluster, livekit, images["agent"] if images else None)
+            operator.wait_until(functools.partial(_ready, cluster), 120, "done reconciling")
+        workers: Part
+        if node:
+            workers = Part(f"agent workers ({node.name})", f"pods in namespace {NAMESPACE}",
+                           functools.partial(_workers_ready, cluster))  # fmt: skip
+        else:
+            with step("agent worker (the configuration the operator rendered)"):
+                worker = self._worker(cluster, livekit)
+            workers = Part("agent worker", f"http://127.0.0.1:{self.ports.worker_metrics}/metrics",
+                           lambda: worker.running)  # fmt: skip
         with step("token function (Deno)"):
             self._token_function(livekit)
         with step("frontend (vite build)"):
             self._frontend()
+        prometheus = self._prometheus(cluster, pods=node is not None)
+        return self._parts(cluster, livekit, workers, prometheus)
+
+    def _images(self) -> dict[str, Image]:
+        with step("images: operator, agent, pause (buildah, cached by content)"):
+            return build_images()
+
+    def _cluster(self, nodes: int, what: str) -> LocalCluster:
+        with step(f"control plane: {what}"):
+            cluster = LocalCluster(self.state / "cluster", nodes=nodes)
+            self.stack.callback(cluster.stop)
+            return cluster.start()
+
+    def _kwok_cluster(self) -> LocalCluster:
+        what = "etcd, kube-apiserver, controller-manager, scheduler, KWOK"
+        return self._cluster(nodes=1, what=what)
+
+    def _node(self, cluster: LocalCluster, images: dict[str, Image]) -> RealNode:
+        with step("real node: kubelet, containerd, runc; images loaded"):
+            node = RealNode(cluster, self.state / "node")
+            self.stack.callback(node.stop)
+            node.start(images["pause"].reference)
+            node.load(*(image.archive for image in images.values()))
+            return node
+
+    def _livekit(self, host: str) -> LiveKitServer:
+        with step(f"livekit-server (dev keys) on {host}"):
+            livekit = LiveKitServer(
+                self.state / "livekit",
+                api_key="devkey",
+                api_secret="voicefleet-demo-secret-not-for-production",
+                port=self.ports.livekit,
+                host=host,  # a real node's pods reach it on the node's address
+                webhook_urls=[f"http://127.0.0.1:{self.ports.operator}/livekit/webhook"],
+            )
+            self.stack.callback(livekit.stop)
+            return livekit.start()
+
+    def _prometheus(self, cluster: LocalCluster, pods: bool) -> Prometheus:
         with step("Prometheus"):
             prometheus = Prometheus(
                 self.state / "prometheus",
-                targets={
-                    "voicefleet-operator": [f"127.0.0.1:{self.ports.operator}"],
-                    "voicefleet-agent": [f"127.0.0.1:{self.ports.worker_metrics}"],
-                },
+                targets={"voicefleet-operator": [f"127.0.0.1:{self.ports.operator}"]},
+                rule_files=[RULES],
                 scrape_interval="5s",
                 port=self.ports.prometheus,
             )
+            if pods:
+                workers = PodTargets(cluster.kubeconfig, NAMESPACE)
+                prometheus.pod_targets["voicefleet-agent"] = workers
+            else:
+                worker = f"127.0.0.1:{self.ports.worker_metrics}"
+                prometheus.targets["voicefleet-agent"] = [worker]
             self.stack.callback(prometheus.stop)
-            prometheus.start()
-        return self._parts(cluster, livekit, worker, prometheus)
+            return prometheus.start()
 
     def _spawn(self, process: Process) -> Process:
         self.stack.callback(process.stop)
@@ -173,8 +226,10 @@ class Demo:
         operator.wait_until(lambda: port_open(self.ports.operator), 30, "serving /healthz")
         return operator
 
-    def _sample(self, cluster: LocalCluster, livekit: LiveKitServer) -> None:
+    def _sample(self, cluster: LocalCluster, livekit: LiveKitServer, image: Image | None) -> None:
         sample = yaml.safe_load(EXAMPLE.read_text())
+        if image:
+            _on_real_node(sample, image, livekit)
         cluster.kubectl("create", "namespace", NAMESPACE)
         cluster.kubectl(
             "create", "secret", "generic", "livekit-local", "-n", NAMESPACE,
@@ -256,7 +311,7 @@ class Demo:
         self,
         cluster: LocalCluster,
         livekit: LiveKitServer,
-        worker: Process,
+        workers: Part,
         prometheus: Prometheus,
     ) -> list[Part]:
         p = self.ports
@@ -266,8 +321,7 @@ class Demo:
                                                                                "/readyz"))),
             Part("operator", f"http://127.0.0.1:{p.operator}/metrics",
                  functools.partial(_http_ok, f"http://127.0.0.1:{p.operator}/healthz")),
-            Part("agent worker", f"http://127.0.0.1:{p.worker_metrics}/metrics",
-                 lambda: worker.running),
+            workers,
             Part("token function", token_url(p), lambda: port_open(p.token)),
             Part("frontend", f"http://127.0.0.1:{p.frontend}/", lambda: port_open(p.frontend)),
             Part("prometheus", prometheus.url,
@@ -299,6 +353,23 @@ def _with_cloud_providers(cluster: LocalCluster, sample: dict[str, Any]) -> dict
     return sample
 
 
+def _on_real_node(sample: dict[str, Any], image: Image, livekit: LiveKitServer) -> None:
+    """The locally built agent image, livekit-server on the node's address, and requests
+    small enough for a few workers on a laptop."""
+    spec = sample["spec"]
+    spec["image"] = image.reference
+    spec["regions"][0]["livekit"]["url"] = livekit.url
+    spec["resources"] = {
+        "requests": {"cpu": "250m", "memory": "512Mi"},
+        "limits": {"memory": "2Gi"},
+    }
+
+
+def _workers_ready(cluster: LocalCluster) -> bool:
+    out = cluster.kubectl("get", "deployment", f"{AGENT}-local", "-n", NAMESPACE, "-o", "json")
+    return int(json.loads(out).get("status", {}).get("readyReplicas", 0)) > 0
+
+
 def _ready(cluster: LocalCluster) -> bool:
     out = cluster.kubectl("get", "va", AGENT, "-n", NAMESPACE, "-o", "json")
     conditions = json.loads(out).get("status", {}).get("conditions", [])
@@ -313,17 +384,23 @@ def _http_ok(url: str) -> bool:
         return False
 
 
-def print_summary(parts: list[Part], state: Path, ports: Ports) -> None:
+def print_summary(parts: list[Part], state: Path, ports: Ports, real_node: bool) -> None:
     say("")
     say("voicefleet demo is running:")
     for part in parts:
         health = "healthy" if part.healthy() else "NOT HEALTHY"
-        say(f"  {part.name:<15} {health:<11} {part.where}")
+        say(f"  {part.name:<28} {health:<11} {part.where}")
     say("")
     say(f"Open http://127.0.0.1:{ports.frontend}/ and press Start to talk to the agent.")
-    say("Worker pods in the cluster are simulated by KWOK; one real agent worker serves calls.")
+    kubectl = f"KUBECONFIG={state / 'cluster' / 'kubeconfig'} kubectl"
+    if real_node:
+        say("Worker pods run on a real node. A call takes a session of a worker and the")
+        say("autoscaler keeps a warm one ready: watch the pods follow the calls:")
+        say(f"  {kubectl} get pods -n {NAMESPACE} -o wide -w")
+    else:
+        say("Worker pods are simulated by KWOK; one agent worker process serves calls.")
     say("Each call raises the sample VoiceAgent's demand and desired workers:")
-    say(f"  KUBECONFIG={state / 'cluster' / 'kubeconfig'} kubectl get va -n {NAMESPACE} -w")
+    say(f"  {kubectl} get va -n {NAMESPACE} -w")
     say(f"Logs: {state}. Press Ctrl-C to stop.")
 
 

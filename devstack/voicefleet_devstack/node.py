@@ -125,7 +125,7 @@ class RealNode:
         return self.workdir / "containerd" / "containerd.sock"
 
     def start(self, sandbox_image: str, timeout: float = 120) -> RealNode:
-        unavailable = why_unavailable()
+        unavailable = why_unavailable(self.network)
         if unavailable:
             raise ComponentError(f"a real node cannot run here: {unavailable}")
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -264,8 +264,9 @@ class RealNode:
         return got.strip() == "True"
 
 
-def why_unavailable() -> str | None:
+def why_unavailable(network: NodeNetwork | None = None) -> str | None:
     """Why a real node cannot start on this machine, or None when it can."""
+    bridge = (network or NodeNetwork()).bridge
     if os.geteuid() != 0:
         return "containers and their network need root (run as root, or use the KWOK fleet)"
     missing = [tool for tool in SYSTEM_TOOLS if shutil.which(tool) is None]
@@ -281,6 +282,10 @@ def why_unavailable() -> str | None:
         binary("kubelet")
     except ComponentError as error:
         return str(error)
+    if Path("/sys/class/net", bridge).exists():
+        # Two kubelets would fight over the pods' cgroups and the bridge.
+        return (f"another voicefleet node runs on this machine (bridge {bridge} exists; "
+                f"if none does, remove it: ip link delete {bridge})")  # fmt: skip
     return None
 
 

@@ -18,6 +18,8 @@ class Prometheus:
 
     workdir: Path
     targets: dict[str, list[str]] = field(default_factory=dict)
+    pod_targets: dict[str, PodTargets] = field(default_factory=dict)
+    """Jobs that discover their targets among a namespace's pods, as in a cluster."""
     target_labels: dict[str, dict[str, str]] = field(default_factory=dict)
     """Labels added to every series of a job, as service discovery adds them in a cluster."""
     rule_files: list[Path] = field(default_factory=list)
@@ -63,7 +65,8 @@ class Prometheus:
                     ],
                 }
                 for job, targets in self.targets.items()
-            ],
+            ]
+            + [pods.scrape_config(job) for job, pods in self.pod_targets.items()],
         }
         (self.workdir / "prometheus.yml").write_text(json.dumps(config, indent=2))
 
@@ -86,3 +89,32 @@ class Prometheus:
     def _ready(self) -> bool:
         with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as response:
             return bool(response.status == 200)
+
+
+@dataclass(frozen=True)
+class PodTargets:
+    """The pods of `namespace` that declare a container port named `port`."""
+
+    kubeconfig: Path
+    namespace: str
+    port: str = "metrics"
+
+    def scrape_config(self, job: str) -> dict[str, Any]:
+        return {
+            "job_name": job,
+            "kubernetes_sd_configs": [
+                {
+                    "role": "pod",
+                    "kubeconfig_file": str(self.kubeconfig),
+                    "namespaces": {"names": [self.namespace]},
+                }
+            ],
+            "relabel_configs": [
+                {
+                    "source_labels": ["__meta_kubernetes_pod_container_port_name"],
+                    "regex": self.port,
+                    "action": "keep",
+                },
+                {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
+            ],
+        }

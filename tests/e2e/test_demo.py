@@ -14,16 +14,19 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 from tests.e2e.browser import ROOT, assert_conversation, run_call
 from tests.helpers import eventually
+from voicefleet_devstack.cluster import REAL_NODE
 from voicefleet_devstack.demo import AGENT, NAMESPACE, Ports
+from voicefleet_devstack.node import why_unavailable
 from voicefleet_devstack.process import CACHE, binary
 
 STATE = CACHE / "demo"
-START_TIMEOUT = 240.0  # it builds the frontend, on 2 cores
+START_TIMEOUT = 360.0  # it starts a real node and builds the frontend, on 2 cores
 STOP_TIMEOUT = 90.0
 READY_LINE = "Open http://127.0.0.1:5173/"
 STOPPED_LINE = "demo stopped: every process it started has exited"
@@ -147,18 +150,50 @@ def using_state() -> ProcessTable:
     return found
 
 
-def agent_status() -> dict[str, Any]:
-    """The sample VoiceAgent's status, {} while the API server does not answer."""
+def kubectl_json(*args: str) -> dict[str, Any]:
+    """kubectl's JSON output against the demo's cluster, {} while the API server does not
+    answer."""
     result = subprocess.run(
-        [binary("kubectl"), "get", "va", AGENT, "-n", NAMESPACE, "-o", "json"],
+        [binary("kubectl"), *args, "-n", NAMESPACE, "-o", "json"],
         env={**os.environ, "KUBECONFIG": str(STATE / "cluster" / "kubeconfig")},
         capture_output=True,
         text=True,
         timeout=20,
         check=False,
     )
-    status: dict[str, Any] = json.loads(result.stdout).get("status", {}) if result.stdout else {}
+    out: dict[str, Any] = json.loads(result.stdout) if result.stdout else {}
+    return out
+
+
+def agent_status() -> dict[str, Any]:
+    """The sample VoiceAgent's status, {} while the API server does not answer."""
+    status: dict[str, Any] = kubectl_json("get", "va", AGENT).get("status", {})
     return status
+
+
+def running_workers() -> list[str]:
+    """Worker pods whose container runs on the real node and passes its readiness probe."""
+    pods = kubectl_json("get", "pods", "-l", f"voicefleet.io/agent={AGENT}").get("items", [])
+    return [
+        pod["metadata"]["name"]
+        for pod in pods
+        if pod["spec"].get("nodeName") == REAL_NODE
+        and all(c.get("ready") and "running" in c["state"]
+                for c in pod["status"].get("containerStatuses", [{}]))
+    ]  # fmt: skip
+
+
+def workers_if(count: int) -> list[str] | None:
+    workers = running_workers()
+    return workers if len(workers) == count else None
+
+
+def scraped_workers() -> set[str]:
+    """Worker pods Prometheus found in the namespace and scrapes successfully."""
+    url = f"http://127.0.0.1:{Ports().prometheus}/api/v1/query?query=up%7Bjob%3D%22voicefleet-agent%22%7D%3D%3D1"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        results = json.load(response)["data"]["result"]
+    return {result["metric"].get("pod", "") for result in results}
 
 
 def desired(status: dict[str, Any]) -> int:
@@ -184,19 +219,30 @@ def status_showing_a_call(desired_before: int, timeout: float) -> dict[str, Any]
 
 
 def test_demo_serves_a_browser_call_and_stops_cleanly(speech: Path, artifacts: Path) -> None:
+    """On this machine a real node can run: the demo's workers are real pods, and a call
+    brings a second one (the warm worker for the next caller)."""
     busy = Ports().busy()
     assert not busy, f"demo ports already in use: {busy}; is a demo running? stop it and retry"
+    no_real_node = why_unavailable()
+    assert no_real_node is None, f"this suite runs a real node: {no_real_node}"
     demo = DemoRun(artifacts / "demo.log")
     started: ProcessTable = {}
     try:
         demo.wait_for(READY_LINE, START_TIMEOUT)
         assert "NOT HEALTHY" not in demo.output(), demo.output()
+        assert "no real node" not in demo.output(), demo.output()
+        (first,) = eventually(running_workers, 60)
+        eventually(lambda: scraped_workers() == {first}, 30)
         before = desired(eventually(agent_status, 30))
         during: dict[str, Any] = {}
 
         def while_connected() -> None:
             started.update(descendants(demo.proc.pid))
             during.update(status_showing_a_call(before, 30))
+            # The warm worker for the next caller: a second real pod, ready for jobs.
+            workers = eventually(lambda: workers_if(2), 90)
+            during["workers"] = workers
+            assert first in workers, workers
 
         report = run_call(
             f"http://127.0.0.1:{Ports().frontend}/",
@@ -207,6 +253,7 @@ def test_demo_serves_a_browser_call_and_stops_cleanly(speech: Path, artifacts: P
         )
         assert_conversation(report)
         assert during.get("activeSessions", 0) >= 1, during
+        assert len(during.get("workers", [])) == 2, during
         started.update(descendants(demo.proc.pid))
         observed = {"desiredBefore": before, "statusDuringCall": during, "started": started}
         (artifacts / "demo-observed.json").write_text(json.dumps(observed, indent=2))
