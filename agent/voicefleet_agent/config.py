@@ -144,6 +144,21 @@ class ObservabilitySpec(Model):
     """Share of sessions traced, in (0, 1]."""
 
 
+class CallSpec(Model):
+    """Limits that end a call: the agent says `goodbye`, then the room is closed."""
+
+    max_duration_seconds: int = Field(default=1800, ge=10, le=86400)
+    """Longest a call may last."""
+    silence_timeout_seconds: float = Field(default=60.0, ge=5, le=3600)
+    """How long both sides may be silent before the call ends."""
+    goodbye: str = Field(
+        default="I have to end our call now. Thank you for calling, goodbye.",
+        min_length=1,
+        max_length=500,
+    )
+    """What the agent says before it ends a call for one of these limits."""
+
+
 class AgentConfig(Model):
     """Everything one worker process needs, rendered by the operator into a ConfigMap."""
 
@@ -161,6 +176,8 @@ class AgentConfig(Model):
     """On SIGTERM, how long active sessions may continue before the worker exits."""
     remote_session: bool = False
     """Let room participants drive and observe the session (the framework's remote session)."""
+    call: CallSpec = Field(default_factory=CallSpec)
+    """Call length and silence limits."""
     observability: ObservabilitySpec = Field(default_factory=ObservabilitySpec)
     """Metrics and traces."""
 

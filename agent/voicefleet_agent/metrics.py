@@ -165,9 +165,16 @@ def set_worker_state(labels: Labels, *, active_sessions: int, draining: bool) ->
 class SessionMetrics:
     """Records one session's turns, usage and provider health into the metrics above."""
 
-    def __init__(self, session: AgentSession[Any], pipeline: Pipeline, labels: Labels) -> None:
+    def __init__(
+        self,
+        session: AgentSession[Any],
+        pipeline: Pipeline,
+        labels: Labels,
+        limit_reached: Callable[[], str | None] = lambda: None,
+    ) -> None:
         self._pipeline = pipeline
         self._labels = labels
+        self._limit_reached = limit_reached
         self._usage_seen: dict[tuple[str, str, str, str], float] = {}
         session.on("conversation_item_added", self.on_item_added)
         session.on("session_usage_updated", self.on_usage)
@@ -254,7 +261,8 @@ class SessionMetrics:
             child.observe(mean)
 
     def on_close(self, ev: CloseEvent) -> None:
-        outcome = "failed" if ev.error is not None else "completed"
+        # A call ended by a limit (max_duration, silence_timeout) is counted as such.
+        outcome = self._limit_reached() or ("failed" if ev.error is not None else "completed")
         SESSIONS.labels(**self._labels.common(), outcome=outcome).inc()
 
     def _error_counter(self, label: ProviderLabel) -> Callable[[Any], None]:

@@ -25,6 +25,7 @@ from livekit.agents.utils.hw import get_cpu_monitor
 from livekit.agents.voice.events import CloseEvent, ConversationItemAddedEvent
 from opentelemetry.sdk.trace import TracerProvider
 
+from voicefleet_agent.call_limits import CallLimits
 from voicefleet_agent.config import AgentConfig
 from voicefleet_agent.health import HealthServer
 from voicefleet_agent.logs import install_redaction
@@ -156,8 +157,10 @@ async def entrypoint(ctx: JobContext) -> None:
         llm=pipeline.llm,
         tts=pipeline.tts,
         turn_handling=pipeline.turn_handling,
+        user_away_timeout=state.config.call.silence_timeout_seconds,
     )
-    SessionMetrics(session, pipeline, labels_of(state.config))
+    limits = CallLimits(ctx, session, state.config.call)
+    SessionMetrics(session, pipeline, labels_of(state.config), limit_reached=lambda: limits.reached)
 
     def on_item(ev: ConversationItemAddedEvent) -> None:
         if isinstance(ev.item, llm.ChatMessage) and ev.item.role == "user":
@@ -184,6 +187,7 @@ async def entrypoint(ctx: JobContext) -> None:
         ),
         session_host=state.config.remote_session,
     )
+    limits.start()
 
 
 def worker_port(env: Mapping[str, str]) -> int:

@@ -17,6 +17,7 @@ from voicefleet_agent.config import (
     LATENCY_BUCKETS,
     PROVIDER_KEYS,
     AgentConfig,
+    CallSpec,
     Model,
     ObservabilitySpec,
     PipelineSpec,
@@ -222,6 +223,9 @@ class VoiceAgentSpec(Model):
     protocol (topic lk.agent.session): read the instructions and chat history, send text turns,
     switch the agent's audio off. Off by default, since callers are untrusted; turn it on only
     where every participant is trusted, such as a test harness that drives the agent."""
+    call: CallSpec = Field(default_factory=CallSpec)
+    """Limits that end a call: its longest duration and the silence that ends it. Each call
+    costs provider usage and holds a worker session, so neither is unlimited."""
     resources: Resources = Field(default_factory=Resources)
     """Compute resources of each worker."""
     observability: ObservabilitySpec = Field(default_factory=ObservabilitySpec)
@@ -251,6 +255,7 @@ class VoiceAgentSpec(Model):
             sessions_per_worker=self.scaling.sessions_per_worker,
             drain_timeout_seconds=self.drain_timeout_seconds,
             remote_session=self.remote_session,
+            call=self.call,
             observability=self.observability,
         )
 

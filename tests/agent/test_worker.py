@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -363,3 +364,47 @@ def test_missing_key_stops_start_up_with_one_line(tmp_path: Path, livekit: LiveK
         "(set it from a Secret with env valueFrom.secretKeyRef)"
     ]
     assert result.stdout == ""
+
+
+async def test_call_limits_end_calls_with_a_goodbye_and_count_the_outcome(
+    livekit: LiveKitServer, worker_factory: Callable[..., AgentWorker], speech: dict[str, bytes]
+) -> None:
+    """A caller who stays silent is told goodbye and disconnected after the silence timeout;
+    one who keeps talking is after the maximum call length. Each outcome is counted."""
+    goodbye = "Our time is up, goodbye."
+    limits = {"maxDurationSeconds": 12, "silenceTimeoutSeconds": 5, "goodbye": goodbye}
+    worker = worker_factory(pipeline_config("vf-limits", OFFLINE, OFFLINE, OFFLINE, call=limits))
+    ended = "voicefleet_agent_sessions_total"
+
+    async with calling(livekit, "vf-limits", "room-silent") as silent:
+        joined, disconnected = time.monotonic(), on_disconnect(silent)
+        await eventually(lambda: disconnected, within=30, what="the room closed")
+        # Nothing was said: after the silence timeout, the goodbye, then the room closed.
+        assert 5 <= disconnected[0] - joined < 25
+        assert any(goodbye in text for text in agent_finals(silent)), silent.transcripts
+    await eventually(lambda: worker.sample(ended, outcome="silence_timeout") == 1, within=10)
+
+    async with calling(livekit, "vf-limits", "room-talker") as talker:
+        joined, disconnected = time.monotonic(), on_disconnect(talker)
+        # Speaking every few seconds keeps the silence timer from expiring.
+        while not disconnected and time.monotonic() - joined < 30:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(talker.speak(speech["question"]), 10)
+            await asyncio.sleep(1)
+        assert disconnected, "the call outlived its maximum length"
+        assert 12 <= disconnected[0] - joined < 25
+        assert any(goodbye in text for text in agent_finals(talker)), talker.transcripts
+    await eventually(lambda: worker.sample(ended, outcome="max_duration") == 1, within=10)
+    assert worker.sample(ended, outcome="completed") == 0
+
+
+def on_disconnect(caller: Caller) -> list[float]:
+    """Filled with the monotonic time at which the caller's room disconnects it."""
+    times: list[float] = []
+    caller.room.on("disconnected", lambda *_: times.append(time.monotonic()))
+    return times
+
+
+def agent_finals(caller: Caller) -> list[str]:
+    me = caller.room.local_participant.identity
+    return [t.text for t in caller.transcripts if t.final and t.identity != me]
