@@ -201,7 +201,8 @@ class Demo:
                 port=self.ports.prometheus,
             )
             if pods:
-                workers = PodTargets(cluster.kubeconfig, NAMESPACE)
+                selector = f"voicefleet.io/agent={AGENT}"
+                workers = PodTargets(cluster, NAMESPACE, selector, self.ports.worker_metrics)
                 prometheus.pod_targets["voicefleet-agent"] = workers
             else:
                 worker = f"127.0.0.1:{self.ports.worker_metrics}"
@@ -282,7 +283,12 @@ class Demo:
                     "LIVEKIT_API_KEY": livekit.api_key,
                     "LIVEKIT_API_SECRET": livekit.api_secret,
                     "LIVEKIT_AGENT_NAME": AGENT,
+                    # Keyless and sign-in free: guests on, for the demo's own page only.
                     "ALLOW_GUESTS": "true",
+                    "CORS_ALLOWED_ORIGINS": ",".join(
+                        f"http://{host}:{self.ports.frontend}"
+                        for host in ("127.0.0.1", "localhost")
+                    ),
                 },
                 cwd=TOKEN_FUNCTION.parent,
             )

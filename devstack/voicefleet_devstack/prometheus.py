@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import threading
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from voicefleet_devstack.cluster import LocalCluster
 from voicefleet_devstack.process import Process, binary, free_port
+
+REFRESH_SECONDS = 3.0
 
 
 @dataclass
@@ -19,7 +23,7 @@ class Prometheus:
     workdir: Path
     targets: dict[str, list[str]] = field(default_factory=dict)
     pod_targets: dict[str, PodTargets] = field(default_factory=dict)
-    """Jobs that discover their targets among a namespace's pods, as in a cluster."""
+    """Jobs that scrape pods found through the API server, as in a cluster."""
     target_labels: dict[str, dict[str, str]] = field(default_factory=dict)
     """Labels added to every series of a job, as service discovery adds them in a cluster."""
     rule_files: list[Path] = field(default_factory=list)
@@ -47,9 +51,13 @@ class Prometheus:
             self.workdir / "prometheus.log",
         ).start()
         self.process.wait_until(self._ready, timeout, f"ready on {self.url}")
+        for pods in self.pod_targets.values():
+            pods.start()
         return self
 
     def stop(self) -> None:
+        for pods in self.pod_targets.values():
+            pods.stop()
         if self.process:
             self.process.stop()
 
@@ -66,7 +74,7 @@ class Prometheus:
                 }
                 for job, targets in self.targets.items()
             ]
-            + [pods.scrape_config(job) for job, pods in self.pod_targets.items()],
+            + [pods.scrape_config(job, self.workdir) for job, pods in self.pod_targets.items()],
         }
         (self.workdir / "prometheus.yml").write_text(json.dumps(config, indent=2))
 
@@ -91,30 +99,49 @@ class Prometheus:
             return bool(response.status == 200)
 
 
-@dataclass(frozen=True)
 class PodTargets:
-    """The pods of `namespace` that declare a container port named `port`."""
+    """The running pods of `namespace` matching `selector`, scraped on `port`.
 
-    kubeconfig: Path
-    namespace: str
-    port: str = "metrics"
+    Debian's Prometheus is built without Kubernetes discovery, so a thread asks the API server
+    every few seconds and writes what it finds where Prometheus' file discovery reads it.
+    """
 
-    def scrape_config(self, job: str) -> dict[str, Any]:
-        return {
-            "job_name": job,
-            "kubernetes_sd_configs": [
-                {
-                    "role": "pod",
-                    "kubeconfig_file": str(self.kubeconfig),
-                    "namespaces": {"names": [self.namespace]},
-                }
-            ],
-            "relabel_configs": [
-                {
-                    "source_labels": ["__meta_kubernetes_pod_container_port_name"],
-                    "regex": self.port,
-                    "action": "keep",
-                },
-                {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
-            ],
-        }
+    def __init__(self, cluster: LocalCluster, namespace: str, selector: str, port: int) -> None:
+        self.cluster, self.namespace, self.selector, self.port = cluster, namespace, selector, port
+        self.file: Path | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._refresh, daemon=True)
+
+    def scrape_config(self, job: str, directory: Path) -> dict[str, Any]:
+        self.file = directory / f"{job}-pods.json"
+        self.write()
+        return {"job_name": job, "file_sd_configs": [{"files": [str(self.file)],
+                                                       "refresh_interval": "5s"}]}  # fmt: skip
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def write(self) -> None:
+        assert self.file is not None
+        out = self.cluster.kubectl("get", "pods", "-n", self.namespace, "-l", self.selector,
+                                   "-o", "json", check=False)  # fmt: skip
+        try:
+            pods = json.loads(out)["items"]
+        except (ValueError, KeyError):
+            return  # the API server is busy or stopping: keep the last list
+        groups = [
+            {"targets": [f"{pod['status']['podIP']}:{self.port}"],
+             "labels": {"pod": pod["metadata"]["name"]}}
+            for pod in pods
+            if pod["status"].get("phase") == "Running" and pod["status"].get("podIP")
+        ]  # fmt: skip
+        temporary = self.file.with_suffix(".tmp")
+        temporary.write_text(json.dumps(groups))
+        temporary.replace(self.file)  # Prometheus never reads a half-written file
+
+    def _refresh(self) -> None:
+        while not self._stop.wait(REFRESH_SECONDS):
+            self.write()
