@@ -63,7 +63,7 @@ frontend-tests:
 	cd frontend && npm run --silent typecheck && npm test
 
 deno-tests:
-	cd $(TOKEN_FN) && $(DENO) check index.ts && $(DENO) lint && $(DENO) test --allow-env --allow-net
+	cd $(TOKEN_FN) && $(DENO) check index.ts && $(DENO) lint && $(DENO) fmt --check && $(DENO) test --allow-env --allow-net
 
 # Benchmarks print their figures; e.g. `make bench-operator_reaction`.
 bench-%: setup

@@ -1,17 +1,36 @@
-/** Reading and validating the optional JSON body of a token request. */
+/**
+ * Reading and validating the optional JSON body of a token request.
+ *
+ * Two shapes are understood: voicefleet's own `{"agentName": ...}`, and LiveKit's standard
+ * token-endpoint request (what a `TokenSource.endpoint` client sends), whose agent arrives as
+ * `room_config.agents[0].agent_name`. Protobuf JSON allows either snake_case or camelCase
+ * names, so both are read. Fields the server decides (room, identity, metadata, room limits)
+ * are refused by name rather than ignored, so a client never believes it chose them.
+ */
 
-import { NAME_PATTERN } from "./config.ts";
+import { NAME_PATTERN, NAME_RULE } from "./config.ts";
 import { HttpError } from "./http.ts";
 
 export const MAX_BODY_BYTES = 4096;
 
 export interface TokenRequest {
   readonly agentName?: string;
-  readonly roomName?: string;
+  /** Display name shown to others in the room; the identity always comes from the sign-in. */
+  readonly participantName?: string;
 }
 
-const FIELDS = ["agentName", "roomName"] as const;
-const NAME_RULE = "1-64 characters of A-Z, a-z, 0-9, _ or -";
+const ACCEPTED = ["agentName", "participant_name", "room_config"];
+
+/** Fields of the standard request that only the server sets, with the reason given back. */
+const REFUSED: Record<string, string> = {
+  room_name: "the server creates a new room for each call and answers with its roomName",
+  participant_identity: "the identity comes from your sign-in",
+  participant_metadata: "participant metadata is set by the server",
+  participant_attributes: "participant attributes are set by the server",
+};
+
+const ROOM_CONFIG_REFUSAL = "the room's limits are set by the server";
+const DISPLAY_NAME = /^[^\p{Cc}\p{Cf}]{1,64}$/u;
 
 function badRequest(message: string): HttpError {
   return new HttpError(400, message);
@@ -24,10 +43,16 @@ export async function readBody(req: Request): Promise<Uint8Array> {
   if (req.body === null) return new Uint8Array();
   const chunks: Uint8Array[] = [];
   let size = 0;
-  for await (const chunk of req.body) {
-    size += chunk.byteLength;
-    if (size > MAX_BODY_BYTES) throw tooLarge();
-    chunks.push(chunk);
+  try {
+    for await (const chunk of req.body) {
+      size += chunk.byteLength;
+      if (size > MAX_BODY_BYTES) throw tooLarge();
+      chunks.push(chunk);
+    }
+  } catch (err) {
+    if (err instanceof HttpError) throw err;
+    // The client went away or sent a broken stream: its fault, not the server's.
+    throw badRequest("request body could not be read");
   }
   return concat(chunks, size);
 }
@@ -76,28 +101,92 @@ function parseObject(text: string): Record<string, unknown> {
   } catch {
     throw badRequest("request body is not valid JSON");
   }
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-    throw badRequest("request body must be a JSON object");
-  }
-  return parsed as Record<string, unknown>;
+  if (!isRecord(parsed)) throw badRequest("request body must be a JSON object");
+  return parsed;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** `participantName` and `participant_name` are one field; the standard name is used inside. */
+function snakeCase(key: string): string {
+  return key === "agentName" ? key : key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
+
+function shown(key: string): string {
+  return JSON.stringify(key.slice(0, 64));
 }
 
 function validateFields(body: Record<string, unknown>): TokenRequest {
-  const unknown = Object.keys(body).find((key) => !(FIELDS as readonly string[]).includes(key));
-  if (unknown !== undefined) {
-    const shown = JSON.stringify(unknown.slice(0, 64));
-    throw badRequest(`unknown field ${shown}: only agentName and roomName are accepted`);
+  const fields = new Map<string, unknown>();
+  for (const [key, raw] of Object.entries(body)) {
+    const name = snakeCase(key);
+    if (Object.hasOwn(REFUSED, name)) {
+      throw badRequest(`${key} is not accepted: ${REFUSED[name]}`);
+    }
+    if (!ACCEPTED.includes(name)) {
+      throw badRequest(
+        `unknown field ${
+          shown(key)
+        }: only agentName, participant_name and room_config are accepted`,
+      );
+    }
+    if (fields.has(name)) throw badRequest(`field ${shown(key)} is given twice`);
+    fields.set(name, raw);
+  }
+  const direct = optionalName(fields.get("agentName"), "agentName");
+  const configured = roomConfigAgent(fields.get("room_config"));
+  if (direct !== undefined && configured !== undefined && direct !== configured) {
+    throw badRequest("agentName and room_config name different agents");
   }
   return {
-    agentName: optionalName(body, "agentName"),
-    roomName: optionalName(body, "roomName"),
+    agentName: direct ?? configured,
+    participantName: displayName(fields.get("participant_name")),
   };
 }
 
-function optionalName(body: Record<string, unknown>, field: string): string | undefined {
-  const raw = body[field];
+function optionalName(raw: unknown, field: string): string | undefined {
   if (raw === undefined) return undefined;
   if (typeof raw !== "string") throw badRequest(`${field} must be a string`);
   if (!NAME_PATTERN.test(raw)) throw badRequest(`${field} must be ${NAME_RULE}`);
   return raw;
+}
+
+function displayName(raw: unknown): string | undefined {
+  if (raw === undefined) return undefined;
+  if (typeof raw !== "string" || !DISPLAY_NAME.test(raw)) {
+    throw badRequest("participant_name must be 1-64 characters without control characters");
+  }
+  return raw;
+}
+
+/** The one agent a standard request may ask for; every other room setting is the server's. */
+function roomConfigAgent(raw: unknown): string | undefined {
+  if (raw === undefined) return undefined;
+  if (!isRecord(raw)) throw badRequest("room_config must be a JSON object");
+  for (const key of Object.keys(raw)) {
+    if (key !== "agents") {
+      throw badRequest(`room_config field ${shown(key)} is not accepted: ${ROOM_CONFIG_REFUSAL}`);
+    }
+  }
+  const agents = raw.agents;
+  if (agents === undefined) return undefined;
+  if (!Array.isArray(agents) || agents.length > 1) {
+    throw badRequest("room_config.agents must be a list of at most one agent");
+  }
+  if (agents.length === 0) return undefined;
+  const agent: unknown = agents[0];
+  if (!isRecord(agent)) throw badRequest("room_config.agents[0] must be a JSON object");
+  let name: unknown;
+  for (const [key, value] of Object.entries(agent)) {
+    if (key !== "agent_name" && key !== "agentName") {
+      throw badRequest(
+        `room_config.agents[0] field ${shown(key)} is not accepted: only agent_name is`,
+      );
+    }
+    if (name !== undefined) throw badRequest("room_config.agents[0].agent_name is given twice");
+    name = value;
+  }
+  return optionalName(name, "room_config.agents[0].agent_name");
 }

@@ -15,11 +15,31 @@ export class HttpError extends Error {
   }
 }
 
-/** The Access-Control-Allow-Origin value for this request, or null to send none. */
-export function allowedOrigin(req: Request, origins: readonly string[]): string | null {
-  if (origins.includes("*")) return "*";
+/**
+ * Whether a browser page may call: requests without Origin (curl, servers, native apps) and
+ * same-origin pages may; a cross-origin page only when its origin is listed.
+ */
+export function originAllowed(req: Request, origins: readonly string[]): boolean {
   const origin = req.headers.get("origin");
-  return origin !== null && origins.includes(origin) ? origin : null;
+  return origin === null || origins.includes(origin) || origin === sameOrigin(req);
+}
+
+function sameOrigin(req: Request): string | null {
+  try {
+    return new URL(req.url).origin;
+  } catch {
+    return null;
+  }
+}
+
+/** Refuses a page whose origin is not listed, before any work is done for it. */
+export function checkOrigin(req: Request, origins: readonly string[]): void {
+  if (originAllowed(req, origins)) return;
+  const origin = JSON.stringify((req.headers.get("origin") ?? "").slice(0, 200));
+  const why = origins.length === 0
+    ? "this server allows no cross-origin pages because CORS_ALLOWED_ORIGINS is empty"
+    : "it is not listed in CORS_ALLOWED_ORIGINS";
+  throw new HttpError(403, `origin ${origin} may not request tokens: ${why}`);
 }
 
 export function corsHeaders(req: Request, origins: readonly string[]): Headers {
@@ -27,11 +47,15 @@ export function corsHeaders(req: Request, origins: readonly string[]): Headers {
     "Access-Control-Allow-Methods": ALLOWED_METHODS,
     "Access-Control-Allow-Headers": ALLOWED_HEADERS,
     "Access-Control-Max-Age": "86400",
+    // Retry-After must be readable by the page to tell the user when to try again.
+    "Access-Control-Expose-Headers": "Retry-After",
+    // Caches must not hand one origin's answer to another.
+    Vary: "Origin",
   });
-  const origin = allowedOrigin(req, origins);
-  if (origin !== null) headers.set("Access-Control-Allow-Origin", origin);
-  // Caches must not hand one origin's answer to another.
-  if (origin !== "*") headers.set("Vary", "Origin");
+  const origin = req.headers.get("origin");
+  if (origin !== null && originAllowed(req, origins)) {
+    headers.set("Access-Control-Allow-Origin", origin);
+  }
   return headers;
 }
 
