@@ -30,7 +30,6 @@ function renderApp(overrides: Partial<AppConfig> = {}) {
     tokenEndpoint: server.url,
     agentName: 'voicefleet-demo',
     agentJoinTimeoutMs: 15000,
-    roomName: undefined,
     ...overrides,
   };
   return render(<App config={config} Session={RecordingSession} />);

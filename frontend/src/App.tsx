@@ -31,7 +31,7 @@ export function App({ config, requestToken = requestConnectionDetails, Session =
 
   useEffect(() => {
     if (phase.kind !== 'requesting-token') return;
-    const request = { agentName: config.agentName, roomName: config.roomName };
+    const request = { agentName: config.agentName };
     requestToken(config.tokenEndpoint, request).then(
       (details) => dispatch({ type: 'token-received', attempt, details }),
       (err: unknown) =>

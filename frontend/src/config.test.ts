@@ -7,7 +7,6 @@ describe('readConfig', () => {
       tokenEndpoint: 'http://127.0.0.1:54321/functions/v1/livekit-token',
       agentName: 'voicefleet-demo',
       agentJoinTimeoutMs: 15000,
-      roomName: undefined,
     });
   });
 
@@ -16,13 +15,11 @@ describe('readConfig', () => {
       VITE_TOKEN_ENDPOINT: ' https://project.supabase.co/functions/v1/livekit-token ',
       VITE_AGENT_NAME: 'front-desk',
       VITE_AGENT_JOIN_TIMEOUT_MS: '3000',
-      VITE_ROOM_NAME: 'lobby_1',
     });
     expect(config).toEqual({
       tokenEndpoint: 'https://project.supabase.co/functions/v1/livekit-token',
       agentName: 'front-desk',
       agentJoinTimeoutMs: 3000,
-      roomName: 'lobby_1',
     });
   });
 
@@ -36,7 +33,6 @@ describe('readConfig', () => {
     [{ VITE_TOKEN_ENDPOINT: 'ftp://files.test/token' }, /VITE_TOKEN_ENDPOINT must be an http/],
     [{ VITE_TOKEN_ENDPOINT: 'http://[bad' }, /VITE_TOKEN_ENDPOINT is not a valid URL/],
     [{ VITE_AGENT_NAME: 'my agent' }, /VITE_AGENT_NAME must be 1-64/],
-    [{ VITE_ROOM_NAME: 'a/b' }, /VITE_ROOM_NAME must be 1-64/],
     [{ VITE_AGENT_JOIN_TIMEOUT_MS: '15s' }, /VITE_AGENT_JOIN_TIMEOUT_MS must be a whole number/],
     [{ VITE_AGENT_JOIN_TIMEOUT_MS: '10' }, /from 1000 to 600000/],
   ])('rejects %j with one message naming the variable', (env, message) => {

@@ -4,8 +4,6 @@ export interface AppConfig {
   readonly tokenEndpoint: string;
   readonly agentName: string;
   readonly agentJoinTimeoutMs: number;
-  /** Fixed room for every call; undefined lets the token service pick a new one each time. */
-  readonly roomName: string | undefined;
 }
 
 export type EnvSource = Readonly<Record<string, string | boolean | undefined>>;
@@ -37,7 +35,6 @@ export function readConfig(env: EnvSource): AppConfig {
     tokenEndpoint: readEndpoint(env),
     agentName: readName(env, 'VITE_AGENT_NAME') ?? DEFAULT_AGENT_NAME,
     agentJoinTimeoutMs: readTimeout(env),
-    roomName: readName(env, 'VITE_ROOM_NAME'),
   };
 }
 

@@ -4,7 +4,6 @@ interface ImportMetaEnv {
   readonly VITE_TOKEN_ENDPOINT?: string;
   readonly VITE_AGENT_NAME?: string;
   readonly VITE_AGENT_JOIN_TIMEOUT_MS?: string;
-  readonly VITE_ROOM_NAME?: string;
 }
 
 interface ImportMeta {

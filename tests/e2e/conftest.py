@@ -80,6 +80,7 @@ class TokenService:
     port: int
     agent_name: str
     log: Path
+    site_origin: str  # the frontend's origin: the one CORS lets call
     process: Process | None = None
 
     @property
@@ -95,6 +96,7 @@ class TokenService:
             "LIVEKIT_API_SECRET": self.livekit.api_secret,
             "LIVEKIT_AGENT_NAME": self.agent_name,
             "ALLOW_GUESTS": "true",
+            "CORS_ALLOWED_ORIGINS": self.site_origin,
         }
         command = [binary("deno"), "run", "--allow-net", "--allow-env", "index.ts"]
         self.process = Process("livekit-token (Deno)", command, self.log, env, TOKEN_FUNCTION)
@@ -112,12 +114,20 @@ def token_port() -> int:
     return free_port()
 
 
+@pytest.fixture(scope="session")
+def site_port() -> int:
+    """Fixed for the session: the token function allows the frontend's origin."""
+    return free_port()
+
+
 @pytest.fixture
 def token_service(
-    livekit: LiveKitServer, token_port: int, agent_name: str, servers_dir: Path
+    livekit: LiveKitServer, token_port: int, site_port: int, agent_name: str, servers_dir: Path
 ) -> Iterator[TokenService]:
     """Not started: a test starts it when it wants it up."""
-    service = TokenService(livekit, token_port, agent_name, servers_dir / "token-function.log")
+    log = servers_dir / "token-function.log"
+    origin = f"http://127.0.0.1:{site_port}"
+    service = TokenService(livekit, token_port, agent_name, log, origin)
     try:
         yield service
     finally:
@@ -127,9 +137,9 @@ def token_service(
 class StaticSite:
     """Serves a built frontend over HTTP on a free loopback port."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, port: int) -> None:
         handler = functools.partial(_QuietHandler, directory=str(root))
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -145,7 +155,7 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 
 def build_frontend(out: Path, log: Path, **variables: str) -> Path:
     """`npm run build` with Vite variables, as a deployment builds it; fails with the log."""
-    env = {**os.environ, "VITE_ROOM_NAME": "", **variables}
+    env = {**os.environ, **variables}
     command = ["npm", "run", "--silent", "build", "--", "--outDir", str(out), "--emptyOutDir"]
     with log.open("w") as output:
         result = subprocess.run(
@@ -160,14 +170,14 @@ def build_frontend(out: Path, log: Path, **variables: str) -> Path:
 
 @pytest.fixture(scope="session")
 def frontend(
-    tmp_path_factory: pytest.TempPathFactory, token_port: int, agent_name: str
+    tmp_path_factory: pytest.TempPathFactory, token_port: int, site_port: int, agent_name: str
 ) -> Iterator[str]:
     """URL of the frontend built against this session's token function and agent."""
     work = tmp_path_factory.mktemp("frontend")
     token_url = f"http://127.0.0.1:{token_port}/functions/v1/livekit-token"
     dist = build_frontend(work / "dist", work / "build.log",
                           VITE_TOKEN_ENDPOINT=token_url, VITE_AGENT_NAME=agent_name)  # fmt: skip
-    site = StaticSite(dist)
+    site = StaticSite(dist, site_port)
     try:
         yield site.url
     finally:

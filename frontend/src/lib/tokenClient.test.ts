@@ -33,12 +33,6 @@ describe('requestConnectionDetails against a real HTTP server', () => {
     ]);
   });
 
-  it('sends the room name when one is configured', async () => {
-    server = await startServer((_req, _body, res) => sendJson(res, 200, VALID_DETAILS));
-    await requestConnectionDetails(server.url, { agentName: 'a', roomName: 'lobby' });
-    expect(JSON.parse(server.requests[0]?.body ?? '')).toEqual({ agentName: 'a', roomName: 'lobby' });
-  });
-
   it("surfaces the endpoint's JSON error message and status", async () => {
     server = await startServer((_req, _body, res) =>
       sendJson(res, 400, { error: 'roomName must be 1-64 characters of A-Z, a-z, 0-9, _ or -' }),
@@ -122,7 +116,7 @@ describe('describeRejection and requestBody', () => {
     expect(describeRejection(500, '{"message":"x"}')).toMatch(/HTTP 500/);
   });
 
-  it('omits an unset room so the function generates one', () => {
-    expect(requestBody({ agentName: 'a', roomName: undefined })).toEqual({ agentName: 'a' });
+  it('sends only the agent: the function names the room', () => {
+    expect(requestBody({ agentName: 'a' })).toEqual({ agentName: 'a' });
   });
 });

@@ -8,9 +8,9 @@ export interface ConnectionDetails {
   readonly expiresAt: string;
 }
 
+/** The agent to dispatch; the function names the room, so no call can join another's. */
 export interface TokenRequest {
   readonly agentName: string;
-  readonly roomName?: string | undefined;
 }
 
 export type TokenFailure = 'unreachable' | 'rejected' | 'invalid-response';
@@ -74,9 +74,7 @@ async function post(endpoint: string, request: TokenRequest, options: TokenClien
 
 /** Only the fields the function accepts: it rejects unknown ones. */
 export function requestBody(request: TokenRequest): Record<string, string> {
-  const body: Record<string, string> = { agentName: request.agentName };
-  if (request.roomName !== undefined) body.roomName = request.roomName;
-  return body;
+  return { agentName: request.agentName };
 }
 
 /** Prefers the endpoint's own `{"error": ...}` text, which says what to fix. */
