@@ -61,5 +61,7 @@ class CallLimits:
             await asyncio.wait_for(speech.wait_for_playout(), GOODBYE_TIMEOUT_SECONDS)
         except (RuntimeError, TimeoutError) as error:  # closing already, or the TTS is stuck
             logger.warning("goodbye not spoken", extra={"error": str(error)})
+        # The session closes first, so its end is recorded with the limit as its outcome
+        # before the room goes and the job with it.
+        await self._session.aclose()
         await self._ctx.delete_room()
-        self._session.shutdown()

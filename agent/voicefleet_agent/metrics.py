@@ -12,6 +12,7 @@ import glob
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -66,6 +67,19 @@ INTERRUPTIONS = Counter(
     "voicefleet_agent_interruptions_total", "User spoke over the agent and stopped it.", COMMON
 )
 SESSIONS = Counter("voicefleet_agent_sessions_total", "Sessions ended.", (*COMMON, "outcome"))
+# From a short hang-up to the hour a long call may last.
+DURATION_BUCKETS = (5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0)
+SESSION_DURATION = Histogram(
+    "voicefleet_agent_session_duration_seconds",
+    "Session start to end.",
+    (*COMMON, "outcome"),
+    buckets=DURATION_BUCKETS,
+)
+CONVERSATION_SECONDS = Counter(
+    "voicefleet_agent_conversation_seconds_total",
+    "Time in sessions, added when each ends: the unit conversation time is billed in.",
+    (*COMMON, "outcome"),
+)
 PROVIDER_ERRORS = Counter(
     "voicefleet_agent_provider_errors_total",
     "Provider requests that failed.",
@@ -175,6 +189,8 @@ class SessionMetrics:
         self._pipeline = pipeline
         self._labels = labels
         self._limit_reached = limit_reached
+        self._started = time.monotonic()
+        self._turns = 0
         self._usage_seen: dict[tuple[str, str, str, str], float] = {}
         session.on("conversation_item_added", self.on_item_added)
         session.on("session_usage_updated", self.on_usage)
@@ -212,6 +228,7 @@ class SessionMetrics:
 
     def _observe_assistant(self, report: llm.MetricsReport, *, interrupted: bool) -> None:
         common = self._labels.common()
+        self._turns += 1
         TURNS.labels(**common).inc()
         if interrupted:
             INTERRUPTIONS.labels(**common).inc()
@@ -263,7 +280,23 @@ class SessionMetrics:
     def on_close(self, ev: CloseEvent) -> None:
         # A call ended by a limit (max_duration, silence_timeout) is counted as such.
         outcome = self._limit_reached() or ("failed" if ev.error is not None else "completed")
-        SESSIONS.labels(**self._labels.common(), outcome=outcome).inc()
+        duration = time.monotonic() - self._started
+        labels = {**self._labels.common(), "outcome": outcome}
+        SESSIONS.labels(**labels).inc()
+        SESSION_DURATION.labels(**labels).observe(duration)
+        CONVERSATION_SECONDS.labels(**labels).inc(duration)
+        # One line per call: what it lasted and used, never what was said.
+        usage = {
+            "/".join(
+                filter(None, (name.removeprefix("voicefleet_agent_"), provider, model, kind))
+            ): round(total, 3)
+            for (name, provider, model, kind), total in self._usage_seen.items()
+        }
+        logger.info(
+            "session ended",
+            extra={"outcome": outcome, "duration_seconds": round(duration, 3),
+                   "turns": self._turns, "usage": usage},
+        )  # fmt: skip
 
     def _error_counter(self, label: ProviderLabel) -> Callable[[Any], None]:
         def count(_: stt.STTError | llm.LLMError | tts.TTSError) -> None:

@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import psutil  # type: ignore[import-untyped]
 import pytest
@@ -376,6 +377,7 @@ async def test_call_limits_end_calls_with_a_goodbye_and_count_the_outcome(
     worker = worker_factory(pipeline_config("vf-limits", OFFLINE, OFFLINE, OFFLINE, call=limits))
     ended = "voicefleet_agent_sessions_total"
 
+    dialled = time.monotonic()
     async with calling(livekit, "vf-limits", "room-silent") as silent:
         joined, disconnected = time.monotonic(), on_disconnect(silent)
         await eventually(lambda: disconnected, within=30, what="the room closed")
@@ -383,6 +385,14 @@ async def test_call_limits_end_calls_with_a_goodbye_and_count_the_outcome(
         assert 5 <= disconnected[0] - joined < 25
         assert any(goodbye in text for text in agent_finals(silent)), silent.transcripts
     await eventually(lambda: worker.sample(ended, outcome="silence_timeout") == 1, within=10)
+    # Its conversation time: the session ran from the dispatch to the room closing, within a
+    # second of what the caller saw.
+    seconds = worker.sample(
+        "voicefleet_agent_conversation_seconds_total", outcome="silence_timeout"
+    )
+    assert disconnected[0] - joined - 1 <= seconds <= disconnected[0] - dialled + 1, seconds
+    durations = "voicefleet_agent_session_duration_seconds_count"
+    assert worker.sample(durations, outcome="silence_timeout") == 1
 
     async with calling(livekit, "vf-limits", "room-talker") as talker:
         joined, disconnected = time.monotonic(), on_disconnect(talker)
@@ -396,6 +406,19 @@ async def test_call_limits_end_calls_with_a_goodbye_and_count_the_outcome(
         assert any(goodbye in text for text in agent_finals(talker)), talker.transcripts
     await eventually(lambda: worker.sample(ended, outcome="max_duration") == 1, within=10)
     assert worker.sample(ended, outcome="completed") == 0
+    assert worker.sample(durations, outcome="max_duration") == 1
+    # One log line per call: its outcome, length, turns and usage; never what was said.
+    (line,) = [e for e in log_events(worker) if e.get("message") == "session ended"
+               and e.get("outcome") == "max_duration"]  # fmt: skip
+    assert 12 <= line["duration_seconds"] < 25, line
+    assert line["turns"] >= 1, line
+    spoken = [v for k, v in line["usage"].items() if k.startswith("tts_characters/offline/")]
+    assert sum(spoken) > 0, line
+    assert "weather" not in json.dumps(line), line
+
+
+def log_events(worker: AgentWorker) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in worker.log().splitlines() if json_object(line)]
 
 
 def on_disconnect(caller: Caller) -> list[float]:

@@ -52,6 +52,8 @@ AGENT_METRICS = {
     "voicefleet_agent_turns": ("counter", set()),
     "voicefleet_agent_interruptions": ("counter", set()),
     "voicefleet_agent_sessions": ("counter", {"outcome"}),
+    "voicefleet_agent_session_duration_seconds": ("histogram", {"outcome"}),
+    "voicefleet_agent_conversation_seconds": ("counter", {"outcome"}),
     "voicefleet_agent_provider_errors": ("counter", {"stage", "provider"}),
     "voicefleet_agent_provider_fallbacks": ("counter", {"stage", "provider"}),
     "voicefleet_agent_llm_tokens": ("counter", {"provider", "model", "kind"}),
