@@ -326,9 +326,9 @@ def wait_for_load(
     return load
 
 
-def describe_workers(cluster: LocalCluster) -> list[str]:
+def describe_workers(cluster: LocalCluster, selector: str = WORKERS) -> list[str]:
     described = []
-    for pod in pods(cluster, WORKERS):
+    for pod in pods(cluster, selector):
         name, state = pod["metadata"]["name"], pod["status"].get("phase")
         if "deletionTimestamp" in pod["metadata"]:
             state = "terminating"
@@ -417,8 +417,8 @@ def crowd_fleet(
     agent_fleet: LocalCluster, node_livekit: LiveKitServer, images: dict[str, Image]
 ) -> Iterator[LocalCluster]:
     """A second VoiceAgent, three sessions per worker and one warm worker. Its providers are
-    the scripted ones: two cores could not run seven calls' offline speech recognition on top
-    of the node, livekit-server and the callers."""
+    the scripted ones: two cores could not run six calls' offline speech recognition on top of
+    the node, livekit-server and the callers."""
     manifest = voice_agent(
         node_livekit, images["agent"], name=CROWD, max_replicas=4,
         sessionsPerWorker=SESSIONS_PER_WORKER,
@@ -432,9 +432,24 @@ def crowd_fleet(
         agent_fleet.kubectl("delete", "voiceagent", CROWD, "-n", NS, "--wait=false", check=False)
 
 
-async def until(check: Callable[[], Any], within: float = 30) -> Any:
-    """`eventually`, off the event loop: the callers' rooms keep running meanwhile."""
-    return await asyncio.to_thread(eventually, check, within)
+async def until(cluster: LocalCluster, check: Callable[[], Any], within: float = 30) -> Any:
+    """`eventually`, off the event loop: the callers' rooms keep running meanwhile. A failure
+    shows the crowd's workers and what the operator saw."""
+    try:
+        return await asyncio.to_thread(eventually, check, within)
+    except AssertionError as error:
+        raise AssertionError(f"{error}\n{await asyncio.to_thread(crowd_state, cluster)}") from None
+
+
+def crowd_state(cluster: LocalCluster) -> str:
+    """The crowd's workers (ready or not, with their sessions) and its VoiceAgent's status."""
+    workers = describe_workers(cluster, CROWD_WORKERS)
+    out = cluster.kubectl("get", "voiceagent", CROWD, "-n", NS, "-o", "json", check=False)
+    try:
+        status = json.loads(out).get("status", {})
+    except ValueError:
+        status = out
+    return f"workers: {workers}\nstatus: {json.dumps(status)}"
 
 
 def crowd_settled(cluster: LocalCluster, count: int) -> bool:
@@ -452,7 +467,9 @@ async def open_crowd(cluster: LocalCluster, server: LiveKitServer, name: str, co
     self-hosted LiveKit offers a call's job once: a call beyond capacity gets no agent)."""
     opened = []
     for index in range(count):
-        await until(lambda n=index: free_sessions(cluster) > 0 and crowd_load(cluster) == n, 120)
+        await until(
+            cluster, lambda n=index: free_sessions(cluster) > 0 and crowd_load(cluster) == n, 120
+        )
         call = Call(server, f"{name}-{index}", agent=CROWD)
         calls.append(await call.__aenter__())
         opened.append(call)
@@ -487,35 +504,46 @@ def crowd_replicas(cluster: LocalCluster) -> int:
 async def test_six_calls_survive_a_scale_down(
     crowd_fleet: LocalCluster, node_livekit: LiveKitServer, calls: list[Call]
 ) -> None:
-    """Seven calls need three workers and a warm one; one hangs up and the fleet shrinks to
-    two plus the warm one while six calls go on."""
-    await until(lambda: crowd_settled(crowd_fleet, 1), within=180)
-    crowd = await open_crowd(crowd_fleet, node_livekit, "down", 7, calls)
-    await until(lambda: crowd_replicas(crowd_fleet) == 4, within=30)
-    await until(lambda: crowd_settled(crowd_fleet, 4), within=120)
-    await hang_up(crowd[-1:], calls)
-    await until(lambda: crowd_replicas(crowd_fleet) == 3, within=60)
-    await until(lambda: len(ready_pods(crowd_fleet, CROWD_WORKERS)) == 3, within=60)
-    await all_still_answered(crowd[:-1])
-    await hang_up(crowd[:-1], calls)
+    """Six calls fill two workers' sessions, with a warm worker beside them; without the warm
+    worker the fleet shrinks to two while all six calls go on (idle workers go first, and a
+    worker removed with calls keeps them while it drains)."""
+    await until(crowd_fleet, lambda: crowd_settled(crowd_fleet, 1), within=180)
+    crowd = await open_crowd(crowd_fleet, node_livekit, "down", 6, calls)
+    await until(crowd_fleet, lambda: crowd_settled(crowd_fleet, 3), within=120)
+    set_warm_workers(crowd_fleet, 0)
+    try:
+        await until(crowd_fleet, lambda: crowd_replicas(crowd_fleet) == 2, within=60)
+        await until(crowd_fleet, lambda: len(ready_pods(crowd_fleet, CROWD_WORKERS)) == 2, 60)
+        await all_still_answered(crowd)
+    finally:
+        set_warm_workers(crowd_fleet, 1)
+    await hang_up(crowd, calls)
+
+
+def set_warm_workers(cluster: LocalCluster, count: int) -> None:
+    patch = {"spec": {"scaling": {"warmWorkers": count}}}
+    cluster.kubectl("patch", "voiceagent", CROWD, "-n", NS, "--type=merge",
+                    "-p", json.dumps(patch))  # fmt: skip
 
 
 async def test_six_calls_survive_a_rolling_update(
     crowd_fleet: LocalCluster, node_livekit: LiveKitServer, calls: list[Call]
 ) -> None:
-    await until(lambda: crowd_settled(crowd_fleet, 1), within=180)
+    await until(crowd_fleet, lambda: crowd_settled(crowd_fleet, 1), within=180)
     crowd = await open_crowd(crowd_fleet, node_livekit, "roll", 6, calls)
-    await until(lambda: crowd_settled(crowd_fleet, 3), within=120)
+    await until(crowd_fleet, lambda: crowd_settled(crowd_fleet, 3), within=120)
     before = {p["metadata"]["name"] for p in pods(crowd_fleet, CROWD_WORKERS)}
     crowd_fleet.kubectl(
         "patch", "voiceagent", CROWD, "-n", NS, "--type=merge",
         "-p", json.dumps({"spec": {"instructions": "Answer briefly."}}),
     )  # fmt: skip
     # Three new workers ready; the old ones drain with their calls.
-    await until(lambda: replaced(crowd_fleet, before, 3), within=180)
+    await until(crowd_fleet, lambda: replaced(crowd_fleet, before, 3), within=180)
     await all_still_answered(crowd)
     await hang_up(crowd, calls)
-    await until(lambda: before.isdisjoint(pod_names_of(crowd_fleet, CROWD_WORKERS)), within=90)
+    await until(
+        crowd_fleet, lambda: before.isdisjoint(pod_names_of(crowd_fleet, CROWD_WORKERS)), within=90
+    )
 
 
 async def test_six_calls_survive_evictions_that_honour_the_budget(
@@ -523,9 +551,9 @@ async def test_six_calls_survive_evictions_that_honour_the_budget(
 ) -> None:
     """Every worker evicted through the Eviction API, as a node drain does: the
     PodDisruptionBudget lets one go at a time, and evicted workers drain with their calls."""
-    await until(lambda: crowd_settled(crowd_fleet, 1), within=180)
+    await until(crowd_fleet, lambda: crowd_settled(crowd_fleet, 1), within=180)
     crowd = await open_crowd(crowd_fleet, node_livekit, "evict", 6, calls)
-    await until(lambda: crowd_settled(crowd_fleet, 3), within=120)
+    await until(crowd_fleet, lambda: crowd_settled(crowd_fleet, 3), within=120)
     targets = sorted(pod_names_of(crowd_fleet, CROWD_WORKERS))
     refused = 0
     for name in targets:
@@ -534,7 +562,9 @@ async def test_six_calls_survive_evictions_that_honour_the_budget(
     assert refused > 0
     await all_still_answered(crowd)
     await hang_up(crowd, calls)
-    await until(lambda: set(targets).isdisjoint(pod_names_of(crowd_fleet, CROWD_WORKERS)), 90)
+    await until(
+        crowd_fleet, lambda: set(targets).isdisjoint(pod_names_of(crowd_fleet, CROWD_WORKERS)), 90
+    )
 
 
 def replaced(cluster: LocalCluster, old: set[str], count: int) -> bool:
