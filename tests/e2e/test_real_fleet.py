@@ -259,8 +259,8 @@ def busy_marks(cluster: LocalCluster, pod: str) -> tuple[str | None, ...]:
     return tuple(annotations.get(key) for key in keys)
 
 
-def replicas(cluster: LocalCluster) -> int:
-    out = cluster.kubectl("get", "deployment", f"{AGENT}-node", "-n", NS, "-o", "json")
+def replicas(cluster: LocalCluster, agent: str = AGENT) -> int:
+    out = cluster.kubectl("get", "deployment", f"{agent}-node", "-n", NS, "-o", "json")
     return int(json.loads(out)["spec"]["replicas"])
 
 
@@ -292,11 +292,11 @@ async def test_callers_add_real_workers_and_idle_ones_go_first(
     await second.answered("are you still there")
 
 
-def settled(cluster: LocalCluster, count: int) -> bool:
+def settled(cluster: LocalCluster, count: int, selector: str = WORKERS) -> bool:
     """Exactly `count` workers, all ready and none terminating. A worker told to stop a moment
     ago may still take an offered job before its drain begins (and keeps that call until it
     ends), so tests place calls on a settled fleet."""
-    workers = pods(cluster, WORKERS)
+    workers = pods(cluster, selector)
     return len(workers) == count and all(ready(p) for p in workers)
 
 
@@ -452,11 +452,6 @@ def crowd_state(cluster: LocalCluster) -> str:
     return f"workers: {workers}\nstatus: {json.dumps(status)}"
 
 
-def crowd_settled(cluster: LocalCluster, count: int) -> bool:
-    workers = pods(cluster, CROWD_WORKERS)
-    return len(workers) == count and all(ready(p) for p in workers)
-
-
 def crowd_load(cluster: LocalCluster) -> int:
     return sum(active_sessions(p) for p in ready_pods(cluster, CROWD_WORKERS))
 
@@ -496,23 +491,18 @@ async def hang_up(crowd: list[Call], calls: list[Call]) -> None:
         calls.remove(call)
 
 
-def crowd_replicas(cluster: LocalCluster) -> int:
-    out = cluster.kubectl("get", "deployment", f"{CROWD}-node", "-n", NS, "-o", "json")
-    return int(json.loads(out)["spec"]["replicas"])
-
-
 async def test_six_calls_survive_a_scale_down(
     crowd_fleet: LocalCluster, node_livekit: LiveKitServer, calls: list[Call]
 ) -> None:
     """Six calls fill two workers' sessions, with a warm worker beside them; without the warm
     worker the fleet shrinks to two while all six calls go on (idle workers go first, and a
     worker removed with calls keeps them while it drains)."""
-    await until(crowd_fleet, lambda: crowd_settled(crowd_fleet, 1), within=180)
+    await until(crowd_fleet, lambda: settled(crowd_fleet, 1, CROWD_WORKERS), within=180)
     crowd = await open_crowd(crowd_fleet, node_livekit, "down", 6, calls)
-    await until(crowd_fleet, lambda: crowd_settled(crowd_fleet, 3), within=120)
+    await until(crowd_fleet, lambda: settled(crowd_fleet, 3, CROWD_WORKERS), within=120)
     set_warm_workers(crowd_fleet, 0)
     try:
-        await until(crowd_fleet, lambda: crowd_replicas(crowd_fleet) == 2, within=60)
+        await until(crowd_fleet, lambda: replicas(crowd_fleet, CROWD) == 2, within=60)
         await until(crowd_fleet, lambda: len(ready_pods(crowd_fleet, CROWD_WORKERS)) == 2, 60)
         await all_still_answered(crowd)
     finally:
@@ -529,9 +519,9 @@ def set_warm_workers(cluster: LocalCluster, count: int) -> None:
 async def test_six_calls_survive_a_rolling_update(
     crowd_fleet: LocalCluster, node_livekit: LiveKitServer, calls: list[Call]
 ) -> None:
-    await until(crowd_fleet, lambda: crowd_settled(crowd_fleet, 1), within=180)
+    await until(crowd_fleet, lambda: settled(crowd_fleet, 1, CROWD_WORKERS), within=180)
     crowd = await open_crowd(crowd_fleet, node_livekit, "roll", 6, calls)
-    await until(crowd_fleet, lambda: crowd_settled(crowd_fleet, 3), within=120)
+    await until(crowd_fleet, lambda: settled(crowd_fleet, 3, CROWD_WORKERS), within=120)
     before = {p["metadata"]["name"] for p in pods(crowd_fleet, CROWD_WORKERS)}
     crowd_fleet.kubectl(
         "patch", "voiceagent", CROWD, "-n", NS, "--type=merge",
@@ -551,9 +541,9 @@ async def test_six_calls_survive_evictions_that_honour_the_budget(
 ) -> None:
     """Every worker evicted through the Eviction API, as a node drain does: the
     PodDisruptionBudget lets one go at a time, and evicted workers drain with their calls."""
-    await until(crowd_fleet, lambda: crowd_settled(crowd_fleet, 1), within=180)
+    await until(crowd_fleet, lambda: settled(crowd_fleet, 1, CROWD_WORKERS), within=180)
     crowd = await open_crowd(crowd_fleet, node_livekit, "evict", 6, calls)
-    await until(crowd_fleet, lambda: crowd_settled(crowd_fleet, 3), within=120)
+    await until(crowd_fleet, lambda: settled(crowd_fleet, 3, CROWD_WORKERS), within=120)
     targets = sorted(pod_names_of(crowd_fleet, CROWD_WORKERS))
     refused = 0
     for name in targets:
