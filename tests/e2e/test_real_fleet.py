@@ -410,6 +410,7 @@ def draining(cluster: LocalCluster, name: str) -> bool:
 CROWD = "crowd-agent"
 CROWD_WORKERS = f"voicefleet.io/agent={CROWD}"
 SESSIONS_PER_WORKER = 3
+CROWD_DRAIN_SECONDS = 600
 
 
 @pytest.fixture(scope="module")
@@ -425,6 +426,9 @@ def crowd_fleet(
     )  # fmt: skip
     scripted = [{"provider": "simulated", "simulation": {"delaySeconds": 0.2}}]
     manifest["spec"]["pipeline"] = {"stt": scripted, "llm": scripted, "tts": scripted}
+    # A drained worker keeps its calls this long: longer than any test here takes to ask all
+    # six calls again, so a call that goes silent was cut, not timed out by design.
+    manifest["spec"]["drainTimeoutSeconds"] = CROWD_DRAIN_SECONDS
     agent_fleet.kubectl("apply", "-f", "-", input=json.dumps(manifest))
     try:
         yield agent_fleet
@@ -480,8 +484,14 @@ def free_sessions(cluster: LocalCluster) -> int:
 
 async def all_still_answered(crowd: list[Call]) -> None:
     """Calls cut = 0: each call, in turn, is answered again."""
+    asked = time.monotonic()
     for call in crowd:
-        latency = await call.answered("are you still with me")
+        try:
+            latency = await call.answered("are you still with me")
+        except TimeoutError as error:
+            waited = time.monotonic() - asked
+            raise AssertionError(f"{call.room} cut: {error} ({waited:.0f}s after the first ask, "
+                                 f"agent {call.caller.agent_identity})") from None  # fmt: skip
         assert 0 < latency < ANSWER_TIMEOUT, call.room
 
 
