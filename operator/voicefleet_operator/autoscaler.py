@@ -312,12 +312,10 @@ class Autoscaler:
         settled = time.monotonic() - self.written_at.get(key, 0.0) > DRIFT_GRACE_SECONDS
         actual = current if actual is None or not settled else int(actual)
         pods = list(indexes.pods.get(key, []))
+        port = spec.observability.metrics_port
         scaling_down = decision.replicas < max(current, actual)
-        if scaling_down or demand or any(pod.marked_busy() for pod in pods):
-            decision = await mark_load(
-                decision, max(current, actual), pods, spec.observability.metrics_port,
-                scaling_down=scaling_down,
-            )  # fmt: skip
+        if scaling_down:  # idle workers first, and none whose load is unknown
+            decision = await mark_load(decision, max(current, actual), pods, port, holds=True)
         ready = observed.get("readyReplicas", 0)
         outcome = RegionOutcome(
             entry={
@@ -346,6 +344,10 @@ class Autoscaler:
                                     f"region {region.name}: {decision.reason}")  # fmt: skip
             outcome.entry.update(lastScaleTime=cond.now_rfc3339(), lastScaleReason=decision.reason)
             outcome.scaled = True
+        if not scaling_down and (demand or any(pod.marked_busy() for pod in pods)):
+            # Busy marks follow the load; read after a scale-up is written, which a slow
+            # worker must not delay.
+            await mark_load(decision, current, pods, port, holds=False)
         if self.tracks(owner):  # one deleted while this tick awaited is forgotten already
             stabilizers[key] = stabilizer
             self.applied[key] = decision.replicas
@@ -439,7 +441,7 @@ class Indexes:
 
 
 async def mark_load(
-    decision: Decision, current: int, pods: list[WorkerPod], port: int, *, scaling_down: bool
+    decision: Decision, current: int, pods: list[WorkerPod], port: int, *, holds: bool
 ) -> Decision:
     """Annotate each worker with its sessions (see load_marks): its deletion cost, so the
     ReplicaSet removes idle workers first, and do-not-disrupt marks while it has calls. Read
@@ -453,7 +455,7 @@ async def mark_load(
         *(kube.annotate("Pod", pod.namespace, pod.name, patch) for pod, patch in patches if patch)
     )
     unknown = sorted(name for name, load in loads.items() if load is None)
-    if scaling_down and unknown:
+    if holds and unknown:
         reason = f"cannot read the load of worker {', '.join(unknown)}: holding replicas"
         return Decision(current, reason, holding=True)
     return decision
