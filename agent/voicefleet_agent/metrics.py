@@ -38,6 +38,7 @@ from prometheus_client.mmap_dict import MmapedDict
 
 from voicefleet_agent.config import LATENCY_BUCKETS
 from voicefleet_agent.pipeline import STAGES, Pipeline, ProviderLabel, Stage
+from voicefleet_agent.tracing import annotate_job
 
 logger = logging.getLogger("voicefleet.agent")
 
@@ -285,7 +286,11 @@ class SessionMetrics:
         SESSIONS.labels(**labels).inc()
         SESSION_DURATION.labels(**labels).observe(duration)
         CONVERSATION_SECONDS.labels(**labels).inc(duration)
-        # One line per call: what it lasted and used, never what was said.
+        self._summarize(outcome, duration)
+
+    def _summarize(self, outcome: str, duration: float) -> None:
+        """One log line per call, and the same on its trace's root span: what it lasted and
+        used, never what was said."""
         usage = {
             "/".join(
                 filter(None, (name.removeprefix("voicefleet_agent_"), provider, model, kind))
@@ -297,6 +302,14 @@ class SessionMetrics:
             extra={"outcome": outcome, "duration_seconds": round(duration, 3),
                    "turns": self._turns, "usage": usage},
         )  # fmt: skip
+        annotate_job(
+            {
+                "voicefleet.session.outcome": outcome,
+                "voicefleet.session.duration_seconds": round(duration, 3),
+                "voicefleet.session.turns": self._turns,
+                **{f"voicefleet.usage.{unit}": total for unit, total in usage.items()},
+            }
+        )
 
     def _error_counter(self, label: ProviderLabel) -> Callable[[Any], None]:
         def count(_: stt.STTError | llm.LLMError | tts.TTSError) -> None:

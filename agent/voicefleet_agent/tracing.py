@@ -20,8 +20,9 @@ from collections.abc import Mapping
 
 from livekit.agents import llm, telemetry
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
@@ -82,6 +83,27 @@ class FlushAtJobEnd(SpanProcessor):
             self._batch.force_flush(FLUSH_TIMEOUT_MILLIS)
 
 
+class JobRootSpan(SpanProcessor):
+    """Holds the job's root span while it runs: a job process serves one session, whose
+    summary (outcome, duration, turns, usage) goes on that span before it ends."""
+
+    def __init__(self) -> None:
+        self.span: Span | None = None
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        if span.name == JOB_ROOT_SPAN and span.parent is None:
+            self.span = span
+
+
+_job_root = JobRootSpan()
+
+
+def annotate_job(attributes: Mapping[str, str | int | float]) -> None:
+    """Set `attributes` on the job's root span, if this job is traced and it still runs."""
+    if _job_root.span is not None and _job_root.span.is_recording():
+        _job_root.span.set_attributes(attributes)
+
+
 def configure_tracing(config: AgentConfig, env: Mapping[str, str]) -> TracerProvider | None:
     """Install the tracer provider the framework's spans go to; None when nothing exports."""
     if not export_enabled(config, env):
@@ -97,6 +119,7 @@ def configure_tracing(config: AgentConfig, env: Mapping[str, str]) -> TracerProv
     batch = BatchSpanProcessor(make_exporter(config, env))
     provider.add_span_processor(batch)
     provider.add_span_processor(FlushAtJobEnd(batch))
+    provider.add_span_processor(_job_root)
     telemetry.set_tracer_provider(
         provider, metadata=dict(span_attributes(config)), allow_pii=transcripts_allowed(env)
     )

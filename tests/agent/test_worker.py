@@ -157,6 +157,17 @@ async def test_caller_talks_with_the_agent_dispatched_by_name(
     assert by_name["stt"].end_ns > by_name["stt"].start_ns
     assert all(s.attributes.get("voicefleet.region") == "test-1" for s in spans)
     assert by_name["stt"].resource["service.name"] == "voicefleet-agent"
+    # The session's summary on the trace's root span, once the job has ended.
+    (root,) = await eventually(
+        lambda: [s for s in spans_of(otlp_receiver, "vf-offline") if s.name == "job_entrypoint"],
+        within=20,
+        what="the job's root span",
+    )
+    assert root.attributes["voicefleet.session.outcome"] == "completed"
+    assert root.attributes["voicefleet.session.duration_seconds"] > 0
+    assert root.attributes["voicefleet.session.turns"] >= 1
+    spoken = [k for k in root.attributes if k.startswith("voicefleet.usage.tts_characters/")]
+    assert spoken, root.attributes
     assert "what is the weather" not in offline_worker.log().lower()
     # Structured logs: every line the worker and its job processes wrote is a JSON object.
     assert [line for line in offline_worker.log().splitlines() if not json_object(line)] == []
