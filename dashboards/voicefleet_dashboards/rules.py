@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from voicefleet_dashboards import config, slo
+from voicefleet_dashboards import config, cost, slo
 from voicefleet_dashboards.metrics import (
     ACTIVE_SESSIONS,
     CAPACITY_SESSIONS,
@@ -190,5 +190,6 @@ def rule_file(operator_job_selector: str = config.OPERATOR_JOB_SELECTOR) -> dict
         {"name": "voicefleet-fleet", "rules": fleet_rules()},
         *slo.fleet_groups(),
         {"name": "voicefleet-alerts", "rules": operational_alerts(operator_job_selector)},
+        {"name": "voicefleet-cost", "rules": [*cost.cost_rules(), cost.unpriced_alert()]},
     ]
     return {"groups": groups}

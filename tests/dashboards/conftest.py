@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from tests.dashboards.support import GENERATED, METRICS_DOC, Run
-from voicefleet_dashboards import SLOInput, prometheus_rule
+from voicefleet_dashboards import SLOInput, cost, prometheus_rule
 
 
 @pytest.fixture(scope="session")
@@ -72,5 +72,6 @@ def recorded_names(rule_file: dict[str, Any]) -> set[str]:
 
 @pytest.fixture(scope="session")
 def allowed_names(documented_metrics: set[str], recorded_names: set[str]) -> set[str]:
-    """What a voicefleet expression may select: documented, recorded, up and ALERTS."""
-    return documented_metrics | recorded_names | {"up", "ALERTS"}
+    """What a voicefleet expression may select: documented, recorded (by the generated rules,
+    or from the chart's pricing values), up and ALERTS."""
+    return documented_metrics | recorded_names | {cost.PRICE, "up", "ALERTS"}

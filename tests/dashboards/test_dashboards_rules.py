@@ -40,6 +40,7 @@ def test_unit_tests_exist() -> None:
         "slo_sessions_test.yaml",
         "operational_test.yaml",
         "recording_test.yaml",
+        "cost_test.yaml",
     }
 
 

@@ -64,6 +64,8 @@ def test_every_value_is_exercised_and_documented() -> None:
         ),
         ("tolerations[0].efect=NoSchedule", "additional properties 'efect' not allowed"),
         ("logLevel=verbose", "at '/logLevel'"),
+        ("pricing.agentMinute=-1", "at '/pricing/agentMinute'"),
+        ("pricing.stt[0].provider=deepgram", "at '/pricing/stt/0': missing properties"),
     ],
 )
 def test_schema_names_the_wrong_value(setting: str, message: str) -> None:
@@ -181,3 +183,56 @@ def test_server_accepts_every_option(
         "deployment.apps/vf-all-operator",
     ):
         assert f"{created} created (server dry run)" in out
+
+
+PRICE = "voicefleet:unit_price:configured"
+COST_TEST = CHART.parents[1] / "dashboards" / "tests" / "cost_test.yaml"
+
+
+def price_inputs() -> dict[frozenset[tuple[str, str]], float]:
+    """The price series the cost rules' unit tests are given, as labels → price per unit."""
+    first = yaml.safe_load(COST_TEST.read_text())["tests"][0]
+    prices = {}
+    for series in first["input_series"]:
+        name, _, labels = series["series"].partition("{")
+        if name == PRICE:
+            pairs = (pair.split("=") for pair in labels.rstrip("}").split(", "))
+            prices[frozenset((k, v.strip('"')) for k, v in pairs)] = float(
+                series["values"].split("x")[0]
+            )
+    return prices
+
+
+def rendered_prices(docs: list[dict[str, Any]]) -> dict[frozenset[tuple[str, str]], float]:
+    groups = find(docs, "PrometheusRule")["spec"]["groups"]
+    (group,) = [g for g in groups if g["name"] == "voicefleet-prices"]
+    prices = {}
+    for rule in group["rules"]:
+        assert rule["record"] == PRICE
+        numerator, denominator = rule["expr"].removeprefix("vector(").rstrip(")").split(" / ")
+        prices[frozenset(rule["labels"].items())] = float(numerator) / float(denominator)
+    return prices
+
+
+def test_pricing_values_become_the_price_series_the_cost_rules_read() -> None:
+    """Per provider, model and unit, one series whose value is the price of a single unit:
+    exactly the series the cost rules' promtool tests are given for the same values."""
+    docs = objects(template(values_file=FIXTURES / "pricing.yaml"))
+    rendered, expected = rendered_prices(docs), price_inputs()
+    assert rendered.keys() == expected.keys()
+    for labels, price in expected.items():
+        assert rendered[labels] == pytest.approx(price, rel=1e-9), dict(labels)
+
+
+def test_no_prices_no_price_group() -> None:
+    docs = objects(template("monitoring.prometheusRule.enabled=true"))
+    groups = find(docs, "PrometheusRule")["spec"]["groups"]
+    assert "voicefleet-prices" not in {g["name"] for g in groups}
+
+
+def test_a_model_priced_twice_is_refused() -> None:
+    twice = [f"pricing.tts[{i}].{key}" for i in (0, 1) for key in ("provider", "model")]
+    values = [f"{key}={'cartesia' if key.endswith('provider') else 'sonic-2'}" for key in twice]
+    values += ["pricing.tts[0].per1MCharacters=38", "pricing.tts[1].per1MCharacters=40"]
+    with pytest.raises(HelmError, match=r"pricing\.tts prices cartesia/sonic-2 twice"):
+        template("monitoring.prometheusRule.enabled=true", *values)

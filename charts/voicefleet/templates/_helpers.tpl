@@ -78,3 +78,50 @@ resources and verbs it uses, no wildcards. Server-side apply is a PATCH that may
   resources: [prometheusrules]
   verbs: [get, list, watch, create, patch, delete]
 {{- end -}}
+
+{{/*
+The pricing values as recording rules: one voicefleet:unit_price:configured series per provider,
+model and unit, priced per single unit (token, audio second, character, conversation second).
+A provider and model priced twice for one stage fails the install: the cost rules could not
+tell which price to use.
+*/}}
+{{- define "voicefleet.priceRule" -}}
+- record: voicefleet:unit_price:configured
+  expr: vector({{ index . 0 }} / {{ index . 1 }})
+  labels: {{ index . 2 | toJson }}
+{{- end -}}
+
+{{- define "voicefleet.priceRules" -}}
+{{- $pricing := .Values.pricing -}}
+{{- $seen := dict -}}
+{{- range $stage := list "llm" "stt" "tts" }}
+{{- range (index $pricing $stage | default list) }}
+{{- $key := printf "%s %s/%s" $stage .provider .model }}
+{{- if hasKey $seen $key }}
+{{- fail (printf "pricing.%s prices %s/%s twice: keep one entry per provider and model" $stage .provider .model) }}
+{{- end }}
+{{- $_ := set $seen $key true }}
+{{- $labels := dict "provider" .provider "model" .model "currency" $pricing.currency }}
+{{- if eq $stage "llm" }}
+{{- include "voicefleet.priceRule" (list .promptPer1kTokens 1000 (merge (dict "unit" "llm_token" "kind" "prompt") $labels)) | nindent 0 }}
+{{- include "voicefleet.priceRule" (list .completionPer1kTokens 1000 (merge (dict "unit" "llm_token" "kind" "completion") $labels)) | nindent 0 }}
+{{- else if eq $stage "stt" }}
+{{- include "voicefleet.priceRule" (list .perMinute 60 (merge (dict "unit" "stt_audio_second") $labels)) | nindent 0 }}
+{{- else }}
+{{- include "voicefleet.priceRule" (list .per1MCharacters 1000000 (merge (dict "unit" "tts_character") $labels)) | nindent 0 }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- with $pricing.agentMinute }}
+{{- include "voicefleet.priceRule" (list . 60 (dict "unit" "conversation_second" "currency" $pricing.currency)) | nindent 0 }}
+{{- end }}
+{{- end -}}
+
+{{/* The voicefleet-prices rule group, when any price is set. */}}
+{{- define "voicefleet.priceGroup" -}}
+{{- with include "voicefleet.priceRules" . | trim -}}
+- name: voicefleet-prices
+  rules:
+  {{- . | nindent 2 }}
+{{- end }}
+{{- end -}}

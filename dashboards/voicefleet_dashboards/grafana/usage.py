@@ -1,12 +1,15 @@
-"""Usage: what each agent consumes from its providers — LLM tokens, TTS characters, STT audio."""
+"""Usage: what each agent consumes from its providers — LLM tokens, TTS characters, STT audio —
+how long its calls last, and what that costs at the chart's prices."""
 
 from __future__ import annotations
 
 from grafana_foundation_sdk.models import dashboard as models
 from grafana_foundation_sdk.models import units
 
+from voicefleet_dashboards import cost
 from voicefleet_dashboards import metrics as m
 from voicefleet_dashboards.grafana.panels import (
+    FILTER,
     RATE,
     Board,
     filtered,
@@ -14,7 +17,7 @@ from voicefleet_dashboards.grafana.panels import (
     stat_panel,
     timeseries_panel,
 )
-from voicefleet_dashboards.promql import by
+from voicefleet_dashboards.promql import by, selector
 
 WHO = "{{namespace}}/{{agent}} {{provider}} {{model}}"
 PER_AGENT = ("namespace", "agent", "provider", "model")
@@ -89,13 +92,82 @@ def speech_row(board: Board) -> None:
     )
 
 
+def per_agent(record: str) -> str:
+    """A recorded cost series, filtered like the panels (cost records keep no region)."""
+    return selector(record, *FILTER[:2])
+
+
+def conversation_row(board: Board) -> None:
+    minutes = (
+        f"sum by (namespace, agent) (increase({filtered(m.CONVERSATION_SECONDS)}[$__range])) / 60"
+    )
+    board.row("Conversations").add(
+        stat_panel(
+            "Conversation minutes in range",
+            "Minutes of calls that ended in the dashboard's time range, per agent: the unit "
+            "conversation time is billed in.",
+            units.Short,
+            [query(minutes, "{{namespace}}/{{agent}}", instant=True)],
+            size=(8, 8),
+        ),
+        timeseries_panel(
+            "Call duration",
+            "Median and 95th percentile length of the calls that ended, per agent.",
+            units.Seconds,
+            [
+                query(
+                    f"histogram_quantile({q}, sum by (namespace, agent, le) "
+                    f"(rate({filtered(m.SESSION_DURATION + '_bucket')}[{RATE}])))",
+                    "{{namespace}}/{{agent}} p" + str(round(q * 100)),
+                )
+                for q in (0.5, 0.95)
+            ],
+            size=(16, 8),
+        ),
+    )
+
+
+def cost_row(board: Board) -> None:
+    board.row("Cost").add(
+        timeseries_panel(
+            "Cost per hour, per agent and provider",
+            "Usage priced at the chart's `pricing` values, per hour, in its currency; the "
+            'provider "voicefleet" is the platform\'s own cost per conversation minute.',
+            units.Short,
+            [query(f"{per_agent(cost.COST)} * 3600", "{{namespace}}/{{agent}} {{provider}}")],
+        ),
+        timeseries_panel(
+            "Cost per call",
+            "Cost of an agent's usage divided by the calls that ended, over the rate window.",
+            units.Short,
+            [query(per_agent(cost.COST_PER_SESSION), "{{namespace}}/{{agent}}")],
+        ),
+        timeseries_panel(
+            "Usage without a price",
+            "Usage per second of models the chart's `pricing` does not list: costed at zero, "
+            "so the cost panels read low until a price is set.",
+            units.Short,
+            [
+                query(
+                    per_agent(cost.UNPRICED),
+                    "{{namespace}}/{{agent}} {{usage}} {{provider}} {{model}}",
+                )
+            ],
+            size=(24, 8),
+        ),
+    )
+
+
 def dashboard() -> models.Dashboard:
     board = Board(
         "voicefleet-usage",
         "voicefleet / Usage",
-        "Provider usage per agent: LLM tokens, TTS characters and STT audio seconds.",
+        "Provider usage per agent: LLM tokens, TTS characters and STT audio seconds, call "
+        "minutes and cost.",
         m.TURNS,
     )
+    conversation_row(board)
+    cost_row(board)
     llm_row(board)
     speech_row(board)
     return board.build()
