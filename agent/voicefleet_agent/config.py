@@ -9,10 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import ConfigDict, Field, model_validator
+from pydantic.config import JsonDict
+
+from voicefleet_agent.base import Model as Model
+from voicefleet_agent.tool_spec import (
+    FUNCTION_NAME,
+    MAX_TOOLS,
+    ToolSpec,
+    check_unique_names,
+)
 
 Seconds = Annotated[float, Field(ge=0, le=60)]
 Ratio = Annotated[float, Field(gt=0, le=1)]
@@ -25,19 +33,10 @@ OPENAI_KEY = "OPENAI_API_KEY"
 LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 
 DEFAULT_STT_MODEL = "nova-3"
-DEFAULT_LLM_MODEL = "gemini-2.0-flash-001"
+# Google's current generally available Flash model. Google retires models within months, so
+# this default moves with voicefleet releases; pin `model` in the VoiceAgent to move deliberately.
+DEFAULT_LLM_MODEL = "gemini-3.8-flash"
 DEFAULT_TTS_MODEL = "aura-2-andromeda-en"
-
-
-class Model(BaseModel):
-    """Base for every spec model: camelCase on the wire, unknown fields rejected."""
-
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        populate_by_name=True,
-        extra="forbid",
-        use_attribute_docstrings=True,
-    )
 
 
 class Simulation(Model):
@@ -47,6 +46,9 @@ class Simulation(Model):
     """Time to the first result: STT final after speech ends, LLM first token, TTS first audio."""
     fail: bool = False
     """Fail every request, to exercise the fallback chain."""
+    fail_after_segments: int | None = Field(default=None, ge=0, le=10000)
+    """STT only: recognize this many speech segments, then fail every request, as a provider
+    that goes down in the middle of a call."""
 
 
 class VADSpec(Model):
@@ -73,20 +75,53 @@ class STTSpec(Model):
     """Latency and failure of the simulated provider; ignored by others."""
 
 
+class ScriptRule(Model):
+    """One rule of the scripted LLM: what it does when the caller's last turn matches."""
+
+    words: list[str] = Field(min_length=1, max_length=20)
+    """Words or phrases, matched case-insensitively as whole words in the caller's last turn;
+    any one of them selects the rule."""
+    tool: str | None = Field(default=None, pattern=FUNCTION_NAME)
+    """Tool to call with `arguments` before replying; none replies at once."""
+    arguments: dict[str, Any] = Field(
+        default_factory=dict, json_schema_extra={"x-kubernetes-preserve-unknown-fields": True}
+    )
+    """Arguments of the tool call."""
+    reply: str = Field(min_length=1, max_length=1000)
+    """The reply; `{result}` in it is replaced by the tool's result."""
+
+
+class ScriptSpec(Model):
+    """The rule table of the scripted LLM: the first rule that matches wins."""
+
+    rules: list[ScriptRule] = Field(default_factory=list, max_length=50)
+    """Rules, tried in order."""
+    fallback_reply: str = Field(
+        default="I am a scripted assistant. Could you say that another way?",
+        min_length=1,
+        max_length=1000,
+    )
+    """The reply when no rule matches."""
+
+
 class LLMSpec(Model):
     """One language model provider in a fallback chain."""
 
-    provider: Literal["google", "openai", "offline", "simulated"]
+    provider: Literal["google", "openai", "offline", "simulated", "scripted"]
     """google (Gemini, needs GOOGLE_API_KEY), openai (any OpenAI-compatible server),
-    offline (deterministic local stand-in, no key) or simulated."""
+    offline (deterministic local stand-in, no key), simulated, or scripted (calls tools and
+    replies as its `script` says; for tests and keyless demos)."""
     model: str = DEFAULT_LLM_MODEL
-    """Model name; google defaults to gemini-2.0-flash-001, pinned so upgrades are deliberate."""
+    """Model name, passed to the provider as written; google defaults to gemini-3.8-flash. Set it
+    explicitly to pin a model: the default follows Google's current Flash model."""
     temperature: float = Field(default=0.6, ge=0, le=2)
     """Sampling temperature, 0 to 2."""
     base_url: str | None = Field(default=None, pattern=r"^https?://")
     """Base URL of an OpenAI-compatible server (vLLM, Ollama); openai provider only."""
     simulation: Simulation = Field(default_factory=Simulation)
     """Latency and failure of the simulated provider; ignored by others."""
+    script: ScriptSpec = Field(default_factory=ScriptSpec)
+    """Rules of the scripted provider; ignored by others."""
 
 
 class TTSSpec(Model):
@@ -100,8 +135,22 @@ class TTSSpec(Model):
     """Latency and failure of the simulated provider; ignored by others."""
 
 
+ENDPOINTING_BOUNDS: JsonDict = {
+    # has(): the API server also checks the `turn: {}` default before filling in its fields.
+    "rule": "!has(self.minEndpointingDelaySeconds) || !has(self.maxEndpointingDelaySeconds) || "
+    "self.minEndpointingDelaySeconds <= self.maxEndpointingDelaySeconds",
+    "message": "minEndpointingDelaySeconds must be less than or equal to "
+    "maxEndpointingDelaySeconds",
+}
+
+
 class TurnSpec(Model):
     """When a user's turn ends and how the agent may be interrupted."""
+
+    model_config = ConfigDict(
+        **Model.model_config,
+        json_schema_extra={"x-kubernetes-validations": [ENDPOINTING_BOUNDS]},
+    )
 
     min_endpointing_delay_seconds: Seconds = 0.5
     """Silence after speech before the turn may end."""
@@ -111,6 +160,12 @@ class TurnSpec(Model):
     """Let the user talk over the agent and stop its speech."""
     preemptive_generation: bool = True
     """Start the LLM on the interim transcript before the turn is confirmed."""
+
+    @model_validator(mode="after")
+    def _bounds(self) -> TurnSpec:
+        if self.min_endpointing_delay_seconds > self.max_endpointing_delay_seconds:
+            raise ValueError(ENDPOINTING_BOUNDS["message"])
+        return self
 
 
 class PipelineSpec(Model):
@@ -142,6 +197,9 @@ class ObservabilitySpec(Model):
     """OTLP endpoint for traces; none disables trace export."""
     trace_sample_ratio: Ratio = 1.0
     """Share of sessions traced, in (0, 1]."""
+    trace_tool_content: bool = False
+    """Record tool call arguments and results on the tool spans. Off by default: they can
+    carry what callers said; the spans then keep only the tool, status and timing."""
 
 
 class CallSpec(Model):
@@ -178,8 +236,15 @@ class AgentConfig(Model):
     """Let room participants drive and observe the session (the framework's remote session)."""
     call: CallSpec = Field(default_factory=CallSpec)
     """Call length and silence limits."""
+    tools: list[ToolSpec] = Field(default_factory=list, max_length=MAX_TOOLS)
+    """HTTP tools the LLM may call."""
     observability: ObservabilitySpec = Field(default_factory=ObservabilitySpec)
     """Metrics and traces."""
+
+    @model_validator(mode="after")
+    def _unique_tools(self) -> AgentConfig:
+        check_unique_names(self.tools)
+        return self
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 REDACTED = "[redacted]"
 TRANSCRIPTS_VARIABLE = "VOICEFLEET_LOG_TRANSCRIPTS"
@@ -33,10 +33,11 @@ def transcripts_allowed(env: Mapping[str, str]) -> bool:
 class RedactingFilter(logging.Filter):
     """Blanks conversation content and secret values in records before any handler sees them."""
 
-    def __init__(self, env: Mapping[str, str]) -> None:
+    def __init__(self, env: Mapping[str, str], extra_secrets: Iterable[str] = ()) -> None:
         super().__init__()
         self._keep_content = transcripts_allowed(env)
-        self._secrets = [v for name in SECRET_VARIABLES if len(v := env.get(name, "")) >= 8]
+        names = [*SECRET_VARIABLES, *extra_secrets]
+        self._secrets = [v for name in names if len(v := env.get(name, "")) >= 8]
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not self._keep_content:
@@ -61,8 +62,10 @@ class RedactingFilter(logging.Filter):
         return text
 
 
-def install_redaction(env: Mapping[str, str]) -> None:
-    """Attach the filter to every root handler (idempotent)."""
+def install_redaction(env: Mapping[str, str], extra_secrets: Iterable[str] = ()) -> None:
+    """Attach the filter to every root handler (idempotent); `extra_secrets` names more
+    variables whose values are secret (the tools' header variables)."""
+    names = list(extra_secrets)
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
-            handler.addFilter(RedactingFilter(env))
+            handler.addFilter(RedactingFilter(env, names))

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from voicefleet_agent.config import AgentConfig, missing_keys
 from voicefleet_agent.espeak import EspeakMissingError, espeak_path
+from voicefleet_agent.tool_spec import missing_header_variables
 
 CONFIG_VARIABLE = "VOICEFLEET_CONFIG"
 METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
@@ -72,6 +73,11 @@ def check_environment(config: AgentConfig, env: Mapping[str, str]) -> None:
     """Everything the worker needs from its environment, checked before it starts."""
     if missing := missing_keys(config.pipeline, env):
         raise StartupError(missing[0].message())
+    for tool, variable in missing_header_variables(config.tools, env):
+        raise StartupError(
+            f"{variable} is not set: a header of tool {tool} needs it "
+            "(set it from a Secret with env valueFrom.secretKeyRef)"
+        )
     for variable in LIVEKIT_VARIABLES:
         if not env.get(variable):
             raise StartupError(

@@ -6,6 +6,7 @@ whole mapping from config to framework objects is unit-tested without servers or
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict, TypeVar
@@ -36,6 +37,7 @@ from voicefleet_agent.providers import (
     simulated_reply,
 )
 from voicefleet_agent.providers._local_llm import user_turns
+from voicefleet_agent.providers.scripted import scripted_reply
 
 Stage = Literal["stt", "llm", "tts"]
 STAGES: tuple[Stage, ...] = ("stt", "llm", "tts")
@@ -46,6 +48,10 @@ SIMULATED_REPLY_WORDS = 8
 RETRIES_PER_PROVIDER = 0
 # Seconds before a failed STT is probed again; LLM and TTS probe on their next request.
 STT_RECOVERY_INTERVAL = 5.0
+# Gemini 3 model names (gemini-3-flash-preview, gemini-3.8-flash, or a Vertex AI resource path
+# ending in one); every one of them accepts thinking level LOW, the Flash models no lower.
+GEMINI_3 = r"(^|/)gemini-3(\.\d+)?-"
+GEMINI_THINKING_LEVEL = "low"
 
 
 class ConfigError(Exception):
@@ -90,6 +96,7 @@ _CLOUD_DEFAULTS: dict[Stage, str] = {
 KEYLESS_MODELS: dict[str, dict[Stage, str]] = {
     "offline": {"stt": "pocketsphinx-en-us", "llm": "offline-assistant", "tts": "en-us"},
     "simulated": {"stt": "simulated-stt", "llm": "simulated-llm", "tts": "simulated-tts"},
+    "scripted": {"llm": "scripted-llm"},
 }
 
 
@@ -164,12 +171,26 @@ def build_stt(
     )
 
 
+def gemini_thinking(model: str) -> dict[str, Any]:
+    """Keyword arguments of google.LLM that keep a Gemini 3 model's thinking at the lowest
+    level every Gemini 3 model accepts: a voice turn waits for the first token, and thinking
+    comes before it. Other models keep their own default, since the levels they accept differ."""
+    if re.search(GEMINI_3, model):
+        return {"thinking_config": {"thinking_level": GEMINI_THINKING_LEVEL}}
+    return {}
+
+
 def build_llm(spec: LLMSpec, env: Mapping[str, str]) -> llm.LLM[Any]:
     model = resolved_model(spec)
     if spec.provider == "google":
         from livekit.plugins import google
 
-        return google.LLM(model=model, api_key=env["GOOGLE_API_KEY"], temperature=spec.temperature)
+        return google.LLM(
+            model=model,
+            api_key=env["GOOGLE_API_KEY"],
+            temperature=spec.temperature,
+            **gemini_thinking(model),
+        )
     if spec.provider == "openai":
         from livekit.plugins import openai
 
@@ -180,6 +201,14 @@ def build_llm(spec: LLMSpec, env: Mapping[str, str]) -> llm.LLM[Any]:
             base_url=spec.base_url,
             api_key=env.get(OPENAI_KEY) or UNUSED_KEY,
             temperature=spec.temperature,
+        )
+    if spec.provider == "scripted":
+        script = spec.script
+        return LocalLLM(
+            provider="scripted",
+            model=model,
+            reply=lambda ctx: scripted_reply(script, ctx),
+            simulation=None,
         )
     if spec.provider == "offline":
         return LocalLLM(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 
 from livekit.agents import llm, telemetry
 from opentelemetry import trace
@@ -25,6 +26,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.util.types import AttributeValue
 
 from voicefleet_agent.config import AgentConfig
 from voicefleet_agent.logs import transcripts_allowed
@@ -98,7 +100,7 @@ class JobRootSpan(SpanProcessor):
 _job_root = JobRootSpan()
 
 
-def annotate_job(attributes: Mapping[str, str | int | float]) -> None:
+def annotate_job(attributes: Mapping[str, AttributeValue]) -> None:
     """Set `attributes` on the job's root span, if this job is traced and it still runs."""
     if _job_root.span is not None and _job_root.span.is_recording():
         _job_root.span.set_attributes(attributes)
@@ -126,6 +128,22 @@ def configure_tracing(config: AgentConfig, env: Mapping[str, str]) -> TracerProv
     global _tracer
     _tracer = provider.get_tracer("voicefleet.agent")
     return provider
+
+
+def start_tool_span(name: str, method: str, url: str) -> AbstractContextManager[trace.Span]:
+    """The span of one tool call, current while it runs (a child of the framework's
+    `function_tool` span)."""
+    return _tracer.start_as_current_span(
+        "tool_call",
+        attributes={
+            "gen_ai.operation.name": "execute_tool",
+            "gen_ai.tool.name": name,
+            "gen_ai.tool.type": "extension",
+            "voicefleet.stage": "tool",
+            "http.request.method": method,
+            "url.full": url,
+        },
+    )
 
 
 def record_stt_span(message: llm.ChatMessage, pipeline: Pipeline) -> None:

@@ -32,6 +32,8 @@ from voicefleet_agent.logs import install_redaction
 from voicefleet_agent.main import CONFIG_VARIABLE, PRELOAD_MODULES
 from voicefleet_agent.metrics import Labels, SessionMetrics, set_worker_state
 from voicefleet_agent.pipeline import Pipeline, build_pipeline, load_vad
+from voicefleet_agent.tool_spec import header_variables
+from voicefleet_agent.tools import ToolClient, build_tools
 from voicefleet_agent.tracing import configure_tracing, record_stt_span
 
 logger = logging.getLogger("voicefleet.agent")
@@ -141,8 +143,8 @@ def labels_of(config: AgentConfig) -> Labels:
 
 def prewarm(proc: JobProcess) -> None:
     """Runs in each job process before it is offered a job."""
-    install_redaction(os.environ)
     config = process_config()
+    install_redaction(os.environ, header_variables(config.tools))
     pipeline = build_pipeline(config, load_vad(config.pipeline.vad), os.environ)
     tracer = configure_tracing(config, os.environ)
     proc.userdata[STATE_KEY] = ProcessState(config, pipeline, tracer)
@@ -161,6 +163,15 @@ async def entrypoint(ctx: JobContext) -> None:
     )
     limits = CallLimits(ctx, session, state.config.call)
     SessionMetrics(session, pipeline, labels_of(state.config), limit_reached=lambda: limits.reached)
+    tool_client = ToolClient()
+    ctx.add_shutdown_callback(tool_client.aclose)
+    tools = build_tools(
+        state.config.tools,
+        os.environ,
+        tool_client,
+        labels_of(state.config),
+        trace_content=state.config.observability.trace_tool_content,
+    )
 
     def on_item(ev: ConversationItemAddedEvent) -> None:
         if isinstance(ev.item, llm.ChatMessage) and ev.item.role == "user":
@@ -177,7 +188,7 @@ async def entrypoint(ctx: JobContext) -> None:
     # Unless the config allows it, no participant may drive the session remotely: the
     # framework's default would show any caller the instructions and let it mute the agent.
     await session.start(
-        agent=Agent(instructions=state.config.instructions),
+        agent=Agent(instructions=state.config.instructions, tools=tools),
         room=ctx.room,
         room_options=room_io.RoomOptions(
             audio_input=room_io.AudioInputOptions(

@@ -23,6 +23,8 @@ DEMAND_RISING_WINDOW = "15m"
 """Demand is rising when it is higher now than this long ago."""
 PROVIDER_ERRORS_PER_TURN_ALERT = 0.05
 """Failed provider requests per answered turn, per stage and provider."""
+TOOL_ERRORS_PER_CALL_ALERT = 0.1
+"""Share of a tool's calls that fail (timeout, error status, oversize, unreachable)."""
 
 # Recording rules are evaluated over this window; dashboards reuse them for percentiles.
 RATE_WINDOW = "5m"

@@ -21,6 +21,8 @@ from voicefleet_dashboards.metrics import (
     PROVIDER_ERRORS,
     QUANTILES,
     READY_REPLICAS,
+    TOOL_CALL,
+    TOOL_ERRORS,
     TURNS,
     Stage,
 )
@@ -34,6 +36,12 @@ ERROR_LABELS = (*FLEET_LABELS, "stage", "provider")
 CAPACITY_IN_USE = f"{FLEET_LEVEL}:voicefleet_operator_capacity_in_use:ratio"
 PROVIDER_ERRORS_PER_TURN = (
     f"{'_'.join(ERROR_LABELS)}:voicefleet_agent_provider_errors_per_turn:ratio_rate{WINDOW}"
+)
+
+
+TOOL_LABELS = (*FLEET_LABELS, "tool")
+TOOL_ERRORS_PER_CALL = (
+    f"{'_'.join(TOOL_LABELS)}:voicefleet_agent_tool_errors_per_call:ratio_rate{WINDOW}"
 )
 
 
@@ -78,6 +86,11 @@ def fleet_rules() -> list[Rule]:
         recording(
             PROVIDER_ERRORS_PER_TURN,
             f"{errors}\n/ on ({by(FLEET_LABELS)}) group_left\n{turns}",
+        ),
+        recording(
+            TOOL_ERRORS_PER_CALL,
+            f"sum by ({by(TOOL_LABELS)}) (rate({TOOL_ERRORS}[{WINDOW}]))\n/\n"
+            f"sum by ({by(TOOL_LABELS)}) (rate({TOOL_CALL}_count[{WINDOW}]))",
         ),
     ]
 
@@ -170,6 +183,19 @@ def provider_errors() -> Rule:
     )
 
 
+def tool_errors() -> Rule:
+    return alerting(
+        "VoiceFleetToolErrorRateHigh",
+        f"{TOOL_ERRORS_PER_CALL} > {number(config.TOOL_ERRORS_PER_CALL_ALERT)}",
+        "10m",
+        "ticket",
+        "Tool {{ $labels.tool }} fails for {{ $labels.namespace }}/{{ $labels.agent }} "
+        "in {{ $labels.region }}",
+        "{{ $value | humanizePercentage }} of calls to {{ $labels.tool }} fail: callers hear "
+        "its failure line instead of an answer.",
+    )
+
+
 def operational_alerts(job_selector: str) -> list[Rule]:
     return [
         workers_at_capacity(),
@@ -178,6 +204,7 @@ def operational_alerts(job_selector: str) -> list[Rule]:
         operator_down(job_selector),
         agent_metrics_absent(),
         provider_errors(),
+        tool_errors(),
     ]
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from livekit.agents import llm, stt, tts
+from livekit.agents.utils import is_given
 from livekit.plugins import deepgram, google, openai
 
 from voicefleet_agent.config import AgentConfig, MissingKey, PipelineSpec, missing_keys
@@ -44,10 +45,24 @@ def test_production_defaults_are_deepgram_gemini_deepgram(vad: Any) -> None:
     assert isinstance(pipeline.stt, deepgram.STT)
     assert pipeline.stt.model == "nova-3"
     assert isinstance(pipeline.llm, google.LLM)
-    assert pipeline.llm.model == "gemini-2.0-flash-001"
+    assert pipeline.llm.model == "gemini-3.8-flash"
+    # A voice turn waits for the first token: thinking stays at the lowest level.
+    assert pipeline.llm._opts.thinking_config == {"thinking_level": "low"}
     assert isinstance(pipeline.tts, deepgram.TTS)
     assert pipeline.tts.model.startswith("aura-2")
     assert pipeline.vad is vad
+
+
+def test_thinking_is_set_only_for_gemini_3_models(vad: Any) -> None:
+    def google_llm(model: str) -> Any:
+        cfg = config(llm=[{"provider": "google", "model": model}])
+        return build_pipeline(AgentConfig.model_validate(cfg), vad, KEYS).llm
+
+    pinned = google_llm("gemini-3-flash-preview")
+    assert pinned._opts.thinking_config == {"thinking_level": "low"}
+    # Models whose accepted levels differ keep their own default.
+    for model in ("gemini-2.5-flash", "gemini-4-argon"):
+        assert not is_given(google_llm(model)._opts.thinking_config)
 
 
 def test_keyless_providers_are_local_plugin_classes(vad: Any) -> None:
@@ -99,7 +114,7 @@ def test_a_provider_list_becomes_a_fallback_chain_in_order(vad: Any) -> None:
     assert pipeline.llm._max_retry_per_llm == 0
     labels = [(label.provider, label.model) for _, label in pipeline.members["llm"]]
     assert labels == [
-        ("google", "gemini-2.0-flash-001"),
+        ("google", "gemini-3.8-flash"),
         ("simulated", "simulated-llm"),
         ("offline", "offline-assistant"),
     ]

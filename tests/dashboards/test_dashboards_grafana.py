@@ -152,6 +152,9 @@ def test_the_required_panels_exist() -> None:
         "Interruptions per turn",
         "Provider errors",
         "Provider fallbacks",
+        "Tool call latency",
+        "Tool errors",
+        "Tool errors per call",
     } <= titles["voice-pipeline.json"]
     assert {
         "Voice-to-voice latency: budget left",

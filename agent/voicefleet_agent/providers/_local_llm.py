@@ -19,8 +19,8 @@ from livekit.agents import (
 from voicefleet_agent.config import Simulation
 from voicefleet_agent.providers.replies import split_tokens
 
-# Called with the chat history; returns the full reply text.
-ReplyFn = Callable[[llm.ChatContext], str]
+# Called with the chat history; returns the full reply text or a tool call to make first.
+ReplyFn = Callable[[llm.ChatContext], str | llm.FunctionToolCall]
 
 
 def user_turns(chat_ctx: llm.ChatContext) -> list[str]:
@@ -82,7 +82,11 @@ class LocalLLMStream(llm.LLMStream):
                 )
             await asyncio.sleep(simulation.delay_seconds)
         request_id = utils.shortuuid("llm_")
-        tokens = split_tokens(self._owner._reply(self._chat_ctx))
+        reply = self._owner._reply(self._chat_ctx)
+        if isinstance(reply, llm.FunctionToolCall):
+            delta = llm.ChoiceDelta(role="assistant", tool_calls=[reply])
+            self._event_ch.send_nowait(llm.ChatChunk(id=request_id, delta=delta))
+        tokens = [] if isinstance(reply, llm.FunctionToolCall) else split_tokens(reply)
         for token in tokens:
             delta = llm.ChoiceDelta(role="assistant", content=token)
             self._event_ch.send_nowait(llm.ChatChunk(id=request_id, delta=delta))

@@ -19,7 +19,11 @@ from voicefleet_dashboards.grafana.panels import (
     timeseries_panel,
 )
 from voicefleet_dashboards.promql import by, eq, number
-from voicefleet_dashboards.rules import PROVIDER_ERRORS_PER_TURN, bucket_rate
+from voicefleet_dashboards.rules import (
+    PROVIDER_ERRORS_PER_TURN,
+    TOOL_ERRORS_PER_CALL,
+    bucket_rate,
+)
 
 SLO_SECONDS = config.DEFAULT_VOICE_TO_VOICE_SECONDS
 PERCENTILES = ((0.5, "p50"), (0.95, "p95"), (0.99, "p99"))
@@ -193,6 +197,57 @@ def provider_rows(board: Board) -> None:
     )
 
 
+def tool_rows(board: Board) -> None:
+    tool_buckets = f"sum by (tool, le) (rate({filtered(m.TOOL_CALL + '_bucket')}[{RATE}]))"
+    board.row("Tools").add(
+        timeseries_panel(
+            "Tool call latency",
+            "Median and 95th percentile of each tool's calls (request sent → result or "
+            "failure), over 5m. A call never outlasts its tool's timeoutSeconds.",
+            units.Seconds,
+            [
+                query(f"histogram_quantile({number(q)}, {tool_buckets})", f"{{{{tool}}}} {label}")
+                for q, label in PERCENTILES[:2]
+            ],
+            size=(12, 8),
+        ),
+        timeseries_panel(
+            "Tool calls",
+            "Tool calls per second, by tool.",
+            units.OpsPerSecond,
+            [
+                query(
+                    f"sum by (tool) (rate({filtered(m.TOOL_CALL + '_count')}[{RATE}]))",
+                    "{{tool}}",
+                )
+            ],
+            size=(12, 8),
+        ),
+        timeseries_panel(
+            "Tool errors",
+            "Failed tool calls per second, by tool and reason: timeout, http_status (status "
+            "300 or above), too_large (response above maxResponseBytes) or connection.",
+            units.RequestsPerSecond,
+            [
+                query(
+                    f"sum by (tool, reason) (rate({filtered(m.TOOL_ERRORS)}[{RATE}]))",
+                    "{{tool}} {{reason}}",
+                )
+            ],
+            size=(12, 8),
+        ),
+        timeseries_panel(
+            "Tool errors per call",
+            "Share of each tool's calls that failed (5m), per fleet; callers heard the failure "
+            "line. The dashed line is the VoiceFleetToolErrorRateHigh threshold.",
+            units.PercentUnit,
+            [query(filtered(TOOL_ERRORS_PER_CALL), "{{tool}} {{namespace}}/{{agent}} {{region}}")],
+            size=(12, 8),
+            limits=thresholds((config.TOOL_ERRORS_PER_CALL_ALERT, "red")),
+        ),
+    )
+
+
 def dashboard() -> models.Dashboard:
     board = Board(
         "voicefleet-voice-pipeline",
@@ -203,4 +258,5 @@ def dashboard() -> models.Dashboard:
     voice_to_voice_row(board)
     stage_rows(board)
     provider_rows(board)
+    tool_rows(board)
     return board.build()
