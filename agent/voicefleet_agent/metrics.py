@@ -13,7 +13,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,10 +34,13 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.metrics_core import Metric
 from prometheus_client.mmap_dict import MmapedDict
+from prometheus_client.registry import Collector
 
 from voicefleet_agent.config import LATENCY_BUCKETS
 from voicefleet_agent.pipeline import STAGES, Pipeline, ProviderLabel, Stage
+from voicefleet_agent.pricing import cluster_pricing
 from voicefleet_agent.tracing import annotate_job
 
 logger = logging.getLogger("voicefleet.agent")
@@ -91,6 +94,16 @@ PROVIDER_FALLBACKS = Counter(
     "Switches away from provider.",
     (*COMMON, "stage", "provider"),
 )
+TOOL_CALL = _histogram(
+    "voicefleet_agent_tool_call_seconds",
+    "Tool call start to its result or failure.",
+    (*COMMON, "tool"),
+)
+TOOL_ERRORS = Counter(
+    "voicefleet_agent_tool_errors_total",
+    "Tool calls that failed: timeout, http_status, too_large or connection.",
+    (*COMMON, "tool", "reason"),
+)
 LLM_TOKENS = Counter("voicefleet_agent_llm_tokens_total", "LLM tokens.", (*PROVIDER, "kind"))
 TTS_CHARACTERS = Counter(
     "voicefleet_agent_tts_characters_total", "Characters synthesized.", PROVIDER
@@ -127,8 +140,23 @@ def render_latest() -> bytes:
     with _render_lock:  # a fold deletes files that a concurrent collection may have listed
         fold_finished_processes(directory)
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        registry.register(SizedFiles(directory))
         return generate_latest(registry)
+
+
+class SizedFiles(Collector):
+    """The multiprocess collector, over the files their processes have finished creating. A
+    job process starting creates its file empty and sizes it a moment later: read in between,
+    the empty file would fail the whole scrape. It holds no values yet, so it is left out."""
+
+    def __init__(self, directory: str) -> None:
+        self._directory = directory
+
+    def collect(self) -> Iterable[Metric]:
+        paths = glob.glob(os.path.join(self._directory, "*.db"))
+        sized = [path for path in paths if os.path.getsize(path) > 0]
+        merged: Iterable[Metric] = multiprocess.MultiProcessCollector.merge(sized)  # type: ignore[no-untyped-call]
+        return merged
 
 
 # The stand-in for a process id in the file names of the finished processes' totals.
@@ -149,6 +177,9 @@ def fold_finished_processes(directory: str) -> int:
         totals = MmapedDict(os.path.join(directory, f"{kind}_{FINISHED}.db"))  # type: ignore[no-untyped-call]
         try:
             for path in paths:
+                if os.path.getsize(path) == 0:  # died before it sized its file: no values
+                    os.unlink(path)
+                    continue
                 for key, value, timestamp, _ in MmapedDict.read_all_values_from_file(path):  # type: ignore[no-untyped-call]
                     total, _ = totals.read_value(key)  # type: ignore[no-untyped-call]
                     totals.write_value(key, total + value, timestamp)  # type: ignore[no-untyped-call]
@@ -169,6 +200,13 @@ def _alive(pid: int) -> bool:
 
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+def observe_tool_call(labels: Labels, tool: str, seconds: float, failure: str | None) -> None:
+    """One tool call: its latency, and its failure reason when it failed."""
+    TOOL_CALL.labels(**labels.common(), tool=tool).observe(seconds)
+    if failure is not None:
+        TOOL_ERRORS.labels(**labels.common(), tool=tool, reason=failure).inc()
 
 
 def set_worker_state(labels: Labels, *, active_sessions: int, draining: bool) -> None:
@@ -289,24 +327,27 @@ class SessionMetrics:
         self._summarize(outcome, duration)
 
     def _summarize(self, outcome: str, duration: float) -> None:
-        """One log line per call, and the same on its trace's root span: what it lasted and
-        used, never what was said."""
-        usage = {
-            "/".join(
-                filter(None, (name.removeprefix("voicefleet_agent_"), provider, model, kind))
-            ): round(total, 3)
+        """One log line per call, and the same on its trace's root span: what it lasted, used
+        and cost at the cluster's prices, never what was said."""
+        used = {
+            (name.removeprefix("voicefleet_agent_"), provider, model, kind): total
             for (name, provider, model, kind), total in self._usage_seen.items()
         }
-        logger.info(
-            "session ended",
-            extra={"outcome": outcome, "duration_seconds": round(duration, 3),
-                   "turns": self._turns, "usage": usage},
-        )  # fmt: skip
+        usage = {"/".join(filter(None, key)): round(total, 3) for key, total in used.items()}
+        summary: dict[str, Any] = {
+            "outcome": outcome,
+            "duration_seconds": round(duration, 3),
+            "turns": self._turns,
+        }
+        if (pricing := cluster_pricing()) is not None:
+            estimate = pricing.estimate(used, duration)
+            summary |= {"cost": estimate.cost, "currency": estimate.currency}
+            if estimate.unpriced:
+                summary["unpriced"] = list(estimate.unpriced)
+        logger.info("session ended", extra={**summary, "usage": usage})
         annotate_job(
             {
-                "voicefleet.session.outcome": outcome,
-                "voicefleet.session.duration_seconds": round(duration, 3),
-                "voicefleet.session.turns": self._turns,
+                **{f"voicefleet.session.{key}": value for key, value in summary.items()},
                 **{f"voicefleet.usage.{unit}": total for unit, total in usage.items()},
             }
         )

@@ -84,9 +84,10 @@ class Prometheus:
         request = urllib.request.Request(f"{self.url}/-/reload", method="POST")
         urllib.request.urlopen(request, timeout=5).close()
 
-    def query(self, promql: str) -> list[dict[str, Any]]:
-        """Instant query; the `result` vector of the API's answer."""
-        url = f"{self.url}/api/v1/query?{urllib.parse.urlencode({'query': promql})}"
+    def query(self, promql: str, at: float | None = None) -> list[dict[str, Any]]:
+        """Instant query, now or `at` a Unix time; the `result` vector of the API's answer."""
+        params = {"query": promql} if at is None else {"query": promql, "time": repr(at)}
+        url = f"{self.url}/api/v1/query?{urllib.parse.urlencode(params)}"
         with urllib.request.urlopen(url, timeout=5) as response:
             body = json.load(response)
         if body.get("status") != "success":

@@ -5,19 +5,32 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import kopf
 import pydantic
 from prometheus_client import Histogram
 
+from voicefleet_agent.pricing import Pricing
 from voicefleet_dashboards.slo import SLOInput, prometheus_rule
 from voicefleet_operator.kube import OWNED_KINDS, Kube
-from voicefleet_operator.render import Owner, config_in_use, region_objects
+from voicefleet_operator.render import Owner, config_in_use, pricing_config_map, region_objects
 from voicefleet_operator.spec import GROUP, PLURAL, VERSION, RegionSpec, VoiceAgentSpec
 
 RESOURCE = (GROUP, VERSION, PLURAL)
 kube = Kube()
+
+
+@dataclass
+class Shared:
+    """What the operator was started with that every VoiceAgent shares."""
+
+    pricing: Pricing = field(default_factory=Pricing)
+    """The cluster's unit prices, handed to every VoiceAgent's workers."""
+
+
+shared = Shared()
 # The generation of each VoiceAgent whose objects were last applied, by (namespace, name).
 applied_generations: dict[tuple[str, str], int] = {}
 # Regions whose Deployment the watch has shown, by (namespace, VoiceAgent): a superset of those
@@ -137,6 +150,7 @@ async def _reconcile(
         for region in spec.regions
         for manifest in region_objects(owner, spec, region, _replicas(status, region))
     ]
+    manifests.append(pricing_config_map(owner, shared.pricing))
     key = (owner.namespace, owner.name)
     # What waited for retirement may be current again (a spec reverted): decided anew below.
     retiring_configs.pop(key, None)

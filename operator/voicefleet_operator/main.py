@@ -6,14 +6,17 @@ import argparse
 import asyncio
 import logging
 import os
+from pathlib import Path
 
 import kopf
+import pydantic
 from aiohttp import web
 from kubernetes import client
 from kubernetes import config as kube_config
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 # Importing these modules registers their kopf handlers.
+from voicefleet_agent.pricing import Pricing
 from voicefleet_operator import handlers
 from voicefleet_operator.autoscaler import collectors
 from voicefleet_operator.livekit_load import receive_webhook
@@ -30,7 +33,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--metrics-port", type=int, default=8080, help="/metrics and /healthz")
     parser.add_argument("--metrics-host", default="0.0.0.0", help="address of the metrics port")
     parser.add_argument("--log-level", default=os.environ.get("VOICEFLEET_LOG_LEVEL", "info"))
+    parser.add_argument(
+        "--pricing-file",
+        type=Path,
+        help="the chart's pricing values as JSON: the unit prices workers estimate call cost with",
+    )
     return parser.parse_args(argv)
+
+
+def load_pricing(path: Path | None) -> Pricing:
+    """The prices in `path`; a file that is missing or wrong stops the operator with why."""
+    if path is None:
+        return Pricing()
+    try:
+        return Pricing.model_validate_json(path.read_text())
+    except (OSError, pydantic.ValidationError) as error:
+        raise SystemExit(f"voicefleet-operator: --pricing-file {path}: {error}") from None
 
 
 async def serve_http(host: str, port: int) -> web.AppRunner:
@@ -91,6 +109,7 @@ def operator_settings() -> kopf.OperatorSettings:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    handlers.shared.pricing = load_pricing(args.pricing_file)
     kopf.configure(
         log_format=kopf.LogFormat.JSON,
         verbose=args.log_level == "debug",

@@ -9,12 +9,17 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel
+
+from voicefleet_agent.pricing import PRICING_FILE_VARIABLE, Pricing
 from voicefleet_operator.spec import GROUP, KIND, VERSION, RegionSpec, VoiceAgentSpec
 
 Manifest = dict[str, Any]
 
 CONFIG_FILE = "agent.json"
 CONFIG_DIR = "/etc/voicefleet"
+PRICING_DIR = "/etc/voicefleet-pricing"
+PRICING_FILE = "pricing.json"
 CONFIG_HASH_LABEL = "voicefleet.io/config-hash"
 CONFIG_HASH_LENGTH = 10
 # Time the worker needs after its drain timeout to flush metrics and traces and exit.
@@ -99,6 +104,26 @@ def config_map(owner: Owner, spec: VoiceAgentSpec, region: RegionSpec) -> Manife
     }
 
 
+def pricing_name(owner: Owner) -> str:
+    return f"{owner.name}-pricing"[:253]
+
+
+def pricing_config_map(owner: Owner, pricing: Pricing) -> Manifest:
+    """The cluster's prices for the VoiceAgent's workers. Mounted whole (not by subPath), so
+    the kubelet brings a change to running workers: prices never roll a fleet."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": pricing_name(owner),
+            "namespace": owner.namespace,
+            "labels": {k: v for k, v in labels(owner, "").items() if k != "voicefleet.io/region"},
+            "ownerReferences": [owner.reference()],
+        },
+        "data": {PRICING_FILE: pricing.model_dump_json(by_alias=True, indent=2)},
+    }
+
+
 def config_in_use(pod: Manifest) -> str | None:
     """The worker configuration a pod mounts."""
     for volume in pod.get("spec", {}).get("volumes", []):
@@ -111,7 +136,10 @@ def config_in_use(pod: Manifest) -> str | None:
 def deployment(
     owner: Owner, spec: VoiceAgentSpec, region: RegionSpec, replicas: int, config: str
 ) -> Manifest:
-    pod_labels = labels(owner, region.name)
+    # The operator's labels win: its selector and the autoscaler find workers by them.
+    pod_metadata: Manifest = {"labels": {**spec.pod_labels, **labels(owner, region.name)}}
+    if spec.pod_annotations:
+        pod_metadata["annotations"] = dict(spec.pod_annotations)
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -125,18 +153,23 @@ def deployment(
                 "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
             },
             "template": {
-                "metadata": {"labels": pod_labels},
-                "spec": _pod_spec(config, spec, region),
+                "metadata": pod_metadata,
+                "spec": {
+                    **_pod_spec(config, pricing_name(owner), spec, region),
+                    **_placement(owner, spec, region),
+                },
             },
         },
     }
 
 
-def _pod_spec(config: str, spec: VoiceAgentSpec, region: RegionSpec) -> Manifest:
+def _pod_spec(config: str, pricing: str, spec: VoiceAgentSpec, region: RegionSpec) -> Manifest:
     port = spec.observability.metrics_port
     pod: Manifest = {
         # The worker drains for drainTimeoutSeconds on SIGTERM; the kubelet must wait longer.
         "terminationGracePeriodSeconds": spec.drain_timeout_seconds + EXIT_MARGIN_SECONDS,
+        # Workers never call the Kubernetes API: no token for a compromised one to use.
+        "automountServiceAccountToken": False,
         "securityContext": {
             "runAsNonRoot": True,
             "runAsUser": 65532,
@@ -153,7 +186,7 @@ def _pod_spec(config: str, spec: VoiceAgentSpec, region: RegionSpec) -> Manifest
                 "env": _env(spec, region),
                 "ports": [{"name": "metrics", "containerPort": port}],
                 **_probes(),
-                "resources": spec.resources.model_dump(),
+                "resources": spec.resources.for_worker(spec.scaling.sessions_per_worker),
                 "securityContext": {
                     "allowPrivilegeEscalation": False,
                     "readOnlyRootFilesystem": True,
@@ -161,18 +194,49 @@ def _pod_spec(config: str, spec: VoiceAgentSpec, region: RegionSpec) -> Manifest
                 },
                 "volumeMounts": [
                     {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+                    {"name": "pricing", "mountPath": PRICING_DIR, "readOnly": True},
                     {"name": "tmp", "mountPath": "/tmp"},
                 ],
             }
         ],
         "volumes": [
             {"name": "config", "configMap": {"name": config}},
+            # Optional: a worker starts before its prices exist, and goes on without them.
+            {"name": "pricing", "configMap": {"name": pricing, "optional": True}},
             {"name": "tmp", "emptyDir": {}},
         ],
     }
-    if region.node_selector:
-        pod["nodeSelector"] = dict(region.node_selector)
+    if spec.service_account_name:
+        pod["serviceAccountName"] = spec.service_account_name
+    if spec.image_pull_secrets:
+        pod["imagePullSecrets"] = [s.model_dump() for s in spec.image_pull_secrets]
+    if spec.priority_class_name:
+        pod["priorityClassName"] = spec.priority_class_name
     return pod
+
+
+def _placement(owner: Owner, spec: VoiceAgentSpec, region: RegionSpec) -> Manifest:
+    """Where a region's workers may run: the VoiceAgent's scheduling options plus the
+    region's node pool (its nodeSelector and tolerations)."""
+    placement: Manifest = {}
+    if region.node_selector:
+        placement["nodeSelector"] = dict(region.node_selector)
+    tolerations = [*spec.tolerations, *region.tolerations]
+    if tolerations:
+        placement["tolerations"] = [_dump(t) for t in tolerations]
+    affinity = _dump(spec.affinity) if spec.affinity else {}
+    if affinity:
+        placement["affinity"] = affinity
+    if spec.topology_spread_constraints:
+        placement["topologySpreadConstraints"] = [
+            {"labelSelector": {"matchLabels": selector(owner, region.name)}, **_dump(c)}
+            for c in spec.topology_spread_constraints
+        ]
+    return placement
+
+
+def _dump(model: BaseModel) -> Manifest:
+    return model.model_dump(by_alias=True, exclude_none=True, exclude_defaults=True)
 
 
 def _probes() -> Manifest:
@@ -206,6 +270,7 @@ def _env(spec: VoiceAgentSpec, region: RegionSpec) -> list[Manifest]:
         _secret_env("LIVEKIT_API_KEY", secret, "api-key"),
         _secret_env("LIVEKIT_API_SECRET", secret, "api-secret"),
         {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {"name": PRICING_FILE_VARIABLE, "value": f"{PRICING_DIR}/{PRICING_FILE}"},
     ]
     user = [e.model_dump(by_alias=True, exclude_none=True) for e in spec.env]
     return fixed + user

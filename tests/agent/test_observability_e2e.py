@@ -1,7 +1,8 @@
 """Observability end to end: a real Prometheus with the generated rules scrapes the operator
 and real agent workers while the load-test tool calls them; the SLI recording rules give the
 expected values and, for a worker with a slowed LLM, the page-tier latency burn-rate
-expression is true."""
+expression is true. With the chart's price rules for the test's prices, the cost rules price
+what the calls used."""
 
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ from typing import Any
 import pytest
 import yaml
 
-from voicefleet_agent.loadtest import LoadTestOptions, run_loadtest
+from voicefleet_agent.loadtest import LoadTestOptions, LoadTestReport, run_loadtest
 from voicefleet_devstack.livekit import LiveKitServer
 from voicefleet_devstack.prometheus import Prometheus
 
 from ..conftest import RunningOperator
+from ..delivery.chart import find, objects, template
+from ..helpers import eventually
 from .conftest import AgentWorker, pipeline_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,7 +54,42 @@ def workers(worker_factory: Callable[..., AgentWorker]) -> dict[str, AgentWorker
     )
     # Voice-to-voice above the 1.5 s SLO threshold on every turn.
     slow = pipeline_config("obs-slow", simulated(0.1), simulated(2.0), simulated(0.1))
-    return {"fast": worker_factory(fast), "slow": worker_factory(slow)}
+    metered = pipeline_config("obs-cost", simulated(0.1), simulated(0.2), simulated(0.1))
+    return {
+        "fast": worker_factory(fast),
+        "slow": worker_factory(slow),
+        "metered": worker_factory(metered),
+    }
+
+
+# Per unit the test's calls use, in the chart's terms: the simulated providers' models.
+PRICING = {
+    "agentMinute": 0.6,
+    "llm": [{"provider": "simulated", "model": "simulated-llm",
+             "promptPer1kTokens": 3.0, "completionPer1kTokens": 15.0}],
+    "stt": [{"provider": "simulated", "model": "simulated-stt", "perMinute": 1.2}],
+    "tts": [{"provider": "simulated", "model": "simulated-tts", "per1MCharacters": 30000.0}],
+}  # fmt: skip
+UNIT_PRICES = {  # the same, per single unit
+    ("voicefleet_agent_llm_tokens_total", 'kind="prompt"'): 3.0 / 1000,
+    ("voicefleet_agent_llm_tokens_total", 'kind="completion"'): 15.0 / 1000,
+    ("voicefleet_agent_stt_audio_seconds_total", ""): 1.2 / 60,
+    ("voicefleet_agent_tts_characters_total", ""): 30000.0 / 1e6,
+    ("voicefleet_agent_conversation_seconds_total", ""): 0.6 / 60,
+}
+
+
+def price_rules(directory: Path) -> Path:
+    """The price group the chart renders from PRICING, as a rule file."""
+    values = directory / "pricing.yaml"
+    values.write_text(yaml.safe_dump({"pricing": PRICING}))
+    rendered = objects(template("monitoring.prometheusRule.enabled=true", values_file=values))
+    groups = find(rendered, "PrometheusRule")["spec"]["groups"]
+    path = directory / "prices.yaml"
+    path.write_text(
+        yaml.safe_dump({"groups": [g for g in groups if g["name"] == "voicefleet-prices"]})
+    )
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +106,7 @@ def prometheus(
             "voicefleet-operator": [operator_target],
         },
         target_labels={"voicefleet-agent": {"namespace": NAMESPACE}},
-        rule_files=[RULES],
+        rule_files=[RULES, price_rules(tmp_path_factory.mktemp("prices"))],
     )
     try:
         yield server.start()
@@ -76,17 +114,19 @@ def prometheus(
         server.stop()
 
 
-async def call(livekit: LiveKitServer, agent: str, turns: int) -> None:
+async def call(livekit: LiveKitServer, agent: str, turns: int, callers: int = 1) -> LoadTestReport:
     options = LoadTestOptions(
         url=livekit.url,
         api_key=livekit.api_key,
         api_secret=livekit.api_secret,
         agent_name=agent,
         turns=turns,
+        callers=callers,
         room_prefix=f"obs-{agent}",
     )
     report = await run_loadtest(options)
-    assert report.turns_completed == turns, report.errors
+    assert report.turns_completed == turns * callers, report.errors
+    return report
 
 
 async def first_value(
@@ -141,3 +181,44 @@ async def test_recording_rules_and_latency_alert(
     alert = page_alert_expression()
     firing = await asyncio.to_thread(prometheus.query, alert)
     assert {sample["metric"]["agent"] for sample in firing} == {"obs-slow"}
+
+
+async def test_call_minutes_and_cost(
+    livekit: LiveKitServer, workers: dict[str, AgentWorker], prometheus: Prometheus
+) -> None:
+    worker = workers["metered"]
+    report = await call(livekit, "obs-cost", turns=2, callers=3)
+    assert len(report.call_seconds) == 3
+    sessions = "voicefleet_agent_session_duration_seconds_count"
+    await asyncio.to_thread(eventually, lambda: worker.sample(sessions) == 3, 30)
+    # The worker's duration of each call: from its session's start to the caller hanging up,
+    # against the caller's from hearing the agent to hanging up; within a second per call.
+    durations = worker.sample("voicefleet_agent_session_duration_seconds_sum")
+    assert abs(durations - sum(report.call_seconds)) < 3, (durations, report.call_seconds)
+    conversation = worker.sample("voicefleet_agent_conversation_seconds_total")
+    assert conversation == pytest.approx(durations)
+    assert worker.sample("voicefleet_agent_sessions_total", outcome="completed") == 3
+
+    # Prometheus prices the calls with the chart's price rules: the cost the rules recorded at
+    # one evaluation is what the raw usage rates at that moment cost at PRICING.
+    cost = 'namespace_agent:voicefleet_agent_cost:rate5m{agent="obs-cost"}'
+    await first_value(prometheus, cost, until=lambda value: value > 0)
+    (sample,) = await asyncio.to_thread(prometheus.query, cost)
+    at, recorded = float(sample["value"][0]), float(sample["value"][1])
+    expected = 0.0
+    for (metric, matcher), price in UNIT_PRICES.items():
+        matchers = ", ".join(filter(None, ['agent="obs-cost"', matcher]))
+        rate = await asyncio.to_thread(
+            prometheus.query, f"sum(rate({metric}{{{matchers}}}[5m]))", at
+        )
+        assert rate, f"no {metric}{{{matcher}}} at {at}"
+        used = float(rate[0]["value"][1])
+        assert used > 0, f"{metric}{{{matcher}}} not used"
+        expected += used * price
+    assert recorded == pytest.approx(expected, rel=1e-9)
+    unpriced = (
+        'namespace_agent_provider_model:voicefleet_agent_unpriced_usage:rate5m{agent="obs-cost"}'
+    )
+    assert await asyncio.to_thread(prometheus.query, unpriced) == []
+    per_call = 'namespace_agent:voicefleet_agent_cost_per_session:ratio_rate5m{agent="obs-cost"}'
+    assert await first_value(prometheus, per_call) > 0

@@ -326,6 +326,47 @@ async def test_first_provider_failing_falls_back_and_is_counted(
     assert "provider failed, switching" in worker.log()
 
 
+async def test_speech_recognition_going_down_mid_call_hands_the_next_turn_to_the_fallback(
+    livekit: LiveKitServer, worker_factory: Callable[..., AgentWorker], speech: dict[str, bytes]
+) -> None:
+    """The first recognizer answers one turn, then fails every request: the caller's next
+    turn is recognized by the second one, answered, and the switch is counted."""
+    fast = {"delaySeconds": 0.1}
+    down_after_one = {**fast, "failAfterSegments": 1}
+    simulated = [{"provider": "simulated", "simulation": fast}]
+    worker = worker_factory(
+        pipeline_config(
+            "vf-stt-down",
+            [{"provider": "simulated", "simulation": down_after_one}, {"provider": "offline"}],
+            simulated,
+            simulated,
+        )
+    )
+    async with calling(livekit, "vf-stt-down", "room-stt-down") as caller:
+        me = caller.room.local_participant.identity
+
+        def heard_from_me() -> list[str]:
+            return [t.text for t in caller.transcripts if t.identity == me and t.final]
+
+        await answer(caller, speech["question"])
+        assert await eventually(heard_from_me, what="first turn's transcript") == [
+            "simulated utterance 1"
+        ]
+        replies = len(agent_finals(caller))
+        await answer(caller, speech["follow_up"])
+        second = await eventually(
+            lambda: heard_from_me()[1:], what="second turn's transcript from the fallback"
+        )
+        # PocketSphinx's words, not the failed recognizer's script.
+        assert "simulated" not in second[0], second
+        assert second[0].strip(), second
+        await eventually(lambda: len(agent_finals(caller)) > replies, what="second reply")
+    labels = {"stage": "stt", "provider": "simulated"}
+    assert worker.sample("voicefleet_agent_provider_fallbacks_total", **labels) >= 1
+    assert worker.sample("voicefleet_agent_provider_errors_total", **labels) >= 1
+    assert worker.sample("voicefleet_agent_stt_delay_seconds_count", provider="offline") >= 1
+
+
 async def test_sigterm_lets_the_session_finish_then_exits(
     livekit: LiveKitServer, worker_factory: Callable[..., AgentWorker], speech: dict[str, bytes]
 ) -> None:
@@ -379,13 +420,22 @@ def test_missing_key_stops_start_up_with_one_line(tmp_path: Path, livekit: LiveK
 
 
 async def test_call_limits_end_calls_with_a_goodbye_and_count_the_outcome(
-    livekit: LiveKitServer, worker_factory: Callable[..., AgentWorker], speech: dict[str, bytes]
+    livekit: LiveKitServer,
+    worker_factory: Callable[..., AgentWorker],
+    speech: dict[str, bytes],
+    tmp_path: Path,
 ) -> None:
     """A caller who stays silent is told goodbye and disconnected after the silence timeout;
-    one who keeps talking is after the maximum call length. Each outcome is counted."""
+    one who keeps talking is after the maximum call length. Each outcome is counted, and each
+    call's log line has its cost at the prices the operator mounts."""
     goodbye = "Our time is up, goodbye."
     limits = {"maxDurationSeconds": 12, "silenceTimeoutSeconds": 5, "goodbye": goodbye}
-    worker = worker_factory(pipeline_config("vf-limits", OFFLINE, OFFLINE, OFFLINE, call=limits))
+    prices = tmp_path / "pricing.json"
+    prices.write_text(json.dumps(PRICES))
+    worker = worker_factory(
+        pipeline_config("vf-limits", OFFLINE, OFFLINE, OFFLINE, call=limits),
+        VOICEFLEET_PRICING_FILE=str(prices),
+    )
     ended = "voicefleet_agent_sessions_total"
 
     dialled = time.monotonic()
@@ -426,6 +476,21 @@ async def test_call_limits_end_calls_with_a_goodbye_and_count_the_outcome(
     spoken = [v for k, v in line["usage"].items() if k.startswith("tts_characters/offline/")]
     assert sum(spoken) > 0, line
     assert "weather" not in json.dumps(line), line
+    # Priced: the agent's minutes and its voice; the recognizer and the LLM are not, so they
+    # are named rather than guessed.
+    characters = line["usage"]["tts_characters/offline/en-us"]
+    expected = line["duration_seconds"] / 60 * 0.6 + characters * 0.02
+    assert line["cost"] == pytest.approx(expected, abs=1e-3), line
+    assert line["currency"] == "EUR"
+    assert {u.split("/")[0] for u in line["unpriced"]} == {"llm_tokens", "stt_audio_seconds"}
+
+
+# Prices as the chart's values give them to the operator, for the offline TTS only.
+PRICES = {
+    "currency": "EUR",
+    "agentMinute": 0.6,
+    "tts": [{"provider": "offline", "model": "en-us", "per1MCharacters": 20000}],
+}
 
 
 def log_events(worker: AgentWorker) -> list[dict[str, Any]]:

@@ -58,6 +58,8 @@ AGENT_METRICS = {
     "voicefleet_agent_provider_fallbacks": ("counter", {"stage", "provider"}),
     "voicefleet_agent_llm_tokens": ("counter", {"provider", "model", "kind"}),
     "voicefleet_agent_tts_characters": ("counter", {"provider", "model"}),
+    "voicefleet_agent_tool_call_seconds": ("histogram", {"tool"}),
+    "voicefleet_agent_tool_errors": ("counter", {"tool", "reason"}),
     "voicefleet_agent_stt_audio_seconds": ("counter", {"provider", "model"}),
     "voicefleet_agent_active_sessions": ("gauge", set()),
     "voicefleet_agent_draining": ("gauge", set()),
@@ -437,3 +439,28 @@ def test_finished_job_processes_fold_into_one_file_and_every_series_stays_exact(
     assert (
         'voicefleet_agent_voice_to_voice_seconds_count{agent="a",region="r"} 21.0' in (out["again"])
     )
+
+
+def test_a_metrics_file_being_created_does_not_fail_the_scrape(tmp_path: Any) -> None:
+    """A job process that is starting has created its file but not sized it yet (here: the
+    test's own process, alive); one that died at that moment leaves an empty file behind."""
+    script = (
+        "import os; from voicefleet_agent import metrics\n"
+        "metrics.TURNS.labels(agent='a', region='r').inc()\n"
+        "directory = os.environ['PROMETHEUS_MULTIPROC_DIR']\n"
+        "open(os.path.join(directory, f'counter_{os.getppid()}.db'), 'ab').close()\n"
+        "print(metrics.render_latest().decode())\n"
+        "print(sorted(os.listdir(directory)))\n"
+    )
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                            text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert 'voicefleet_agent_turns_total{agent="a",region="r"} 1.0' in result.stdout
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    (tmp_path / f"histogram_{dead}.db").touch()
+    again = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                           text=True, timeout=60)  # fmt: skip
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert f"histogram_{dead}.db" not in again.stdout  # folded away: it held nothing

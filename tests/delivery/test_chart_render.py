@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from voicefleet_agent.pricing import Pricing
 from voicefleet_devstack.cluster import LocalCluster
 
 from .chart import CHART, MONITORING_APIS, HelmError, find, helm, objects, template
@@ -99,7 +101,7 @@ def test_operator_pod_is_restricted_and_single() -> None:
     assert container["resources"]["limits"]["memory"]
 
 
-def test_options_reach_the_pod() -> None:
+def test_options_reach_the_pod(tmp_path: Path) -> None:
     docs = objects(template(values_file=ALL_OPTIONS))
     container = find(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == (
@@ -107,9 +109,23 @@ def test_options_reach_the_pod() -> None:
     )
     assert container["args"] == [
         "--metrics-port=9090",
+        "--pricing-file=/etc/voicefleet/pricing.json",
         "--namespace=vf-team-a",
         "--namespace=vf-team-b",
     ]
+    # The prices reach the operator as given, and a change of price restarts it.
+    options = yaml.safe_load(ALL_OPTIONS.read_text())
+    pricing = find(docs, "ConfigMap", "voicefleet-pricing")
+    assert json.loads(pricing["data"]["pricing.json"]) == options["pricing"]
+    assert Pricing.model_validate_json(pricing["data"]["pricing.json"]).currency == "EUR"
+    annotations = find(docs, "Deployment")["spec"]["template"]["metadata"]["annotations"]
+    cheaper = {**options["pricing"], "agentMinute": 0.001}
+    values = tmp_path / "cheaper.yaml"
+    values.write_text(yaml.safe_dump({**options, "pricing": cheaper}))
+    changed = find(objects(template(values_file=values)), "Deployment")
+    checksum = "voicefleet.io/pricing-checksum"
+    assert changed["spec"]["template"]["metadata"]["annotations"][checksum] != annotations[checksum]
+    assert annotations["example.com/owner"] == "voice-platform"
     assert {"name": "VOICEFLEET_LOG_LEVEL", "value": "debug"} in container["env"]
     # Namespaced RBAC: a Role in each watched namespace and nothing cluster-wide.
     kinds = {(doc["kind"], doc["metadata"].get("namespace")) for doc in docs}
@@ -118,7 +134,9 @@ def test_options_reach_the_pod() -> None:
 
 
 def kinds_of(rendered: str) -> list[str]:
-    return sorted(doc["kind"] for doc in objects(rendered))
+    """Kinds of the objects, but for the pricing ConfigMap every release has."""
+    docs = objects(rendered)
+    return sorted(d["kind"] for d in docs if not d["metadata"]["name"].endswith("-pricing"))
 
 
 MONITORING_KINDS = {"ServiceMonitor", "PrometheusRule", "ConfigMap"}

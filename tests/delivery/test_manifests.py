@@ -68,6 +68,7 @@ def test_apply_k_installs_a_running_operator(
     assert kinds == [
         ("ClusterRole", "voicefleet-operator"),
         ("ClusterRoleBinding", "voicefleet-operator"),
+        ("ConfigMap", "voicefleet-pricing"),
         ("CustomResourceDefinition", "voiceagents.voicefleet.io"),
         ("Deployment", "voicefleet-operator"),
         ("Namespace", "voicefleet-system"),

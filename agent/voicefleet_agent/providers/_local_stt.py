@@ -62,8 +62,12 @@ class LocalSTT(stt.STT[Never]):
             segmenter=self.segmenter(),
             language=self._language,
             simulation=self._simulation,
+            failing=self.failing,
             conn_options=conn_options,
         )
+
+    def failing(self) -> bool:
+        return self._simulation is not None and self._simulation.fail
 
     @abstractmethod
     def stream(
@@ -80,7 +84,7 @@ class LocalSTT(stt.STT[Never]):
         language: NotGivenOr[str] = NOT_GIVEN,
         conn_options: APIConnectOptions,
     ) -> stt.SpeechEvent:
-        if self._simulation is not None and self._simulation.fail:
+        if self.failing():
             raise stt_failure(self)
         frames = buffer if isinstance(buffer, list) else [buffer]
         segmenter = self.segmenter()
@@ -210,6 +214,10 @@ class ScriptedSTT(LocalSTT):
 
     def segmenter(self) -> SpeechSegmenter:
         return ScriptedSegmenter(self)
+
+    def failing(self) -> bool:
+        after = self._simulation.fail_after_segments if self._simulation else None
+        return super().failing() or (after is not None and self._utterances >= after)
 
     def next_utterance(self) -> str:
         self._utterances += 1

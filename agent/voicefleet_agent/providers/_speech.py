@@ -14,6 +14,7 @@ import enum
 import time
 from abc import abstractmethod
 from collections import deque
+from collections.abc import Callable
 from typing import Any, TypedDict, Unpack
 
 import numpy as np
@@ -65,6 +66,8 @@ class StreamOptions(TypedDict):
     segmenter: SpeechSegmenter
     language: str
     simulation: Simulation | None
+    failing: Callable[[], bool]
+    """Whether the provider is down (a simulated failure): every request then fails."""
     conn_options: APIConnectOptions
 
 
@@ -78,11 +81,12 @@ class SegmentedRecognizeStream(stt.RecognizeStream):
         self._segmenter = options["segmenter"]
         self._language = options["language"]
         self._simulation = options["simulation"]
+        self._failing = options["failing"]
         self._request_id = utils.shortuuid("stt_")
         self._since_interim = 0.0
 
     async def _run(self) -> None:
-        if self._simulation is not None and self._simulation.fail:
+        if self._failing():
             raise stt_failure(self._stt)
         try:
             await self._segment_input()
@@ -94,6 +98,8 @@ class SegmentedRecognizeStream(stt.RecognizeStream):
         """Read `_input_ch` to its end, calling the `_speech_*` methods in order."""
 
     async def _speech_started(self, frames: list[rtc.AudioFrame]) -> None:
+        if self._failing():  # gone down since the stream opened: the fallback takes the turn
+            raise stt_failure(self._stt)
         self._since_interim = 0.0
         await self._segmenter.begin(frames)
         self._send(stt.SpeechEventType.START_OF_SPEECH)
@@ -274,7 +280,7 @@ class EnergyGateRecognizeStream(SegmentedRecognizeStream):
 
 
 def stt_failure(owner: stt.STT[Any]) -> Exception:
-    """The error a provider configured with `simulation.fail` raises."""
+    """The error a simulated provider that is down raises."""
     from livekit.agents import APIConnectionError
 
-    return APIConnectionError(f"{owner.provider} STT is configured to fail (simulation.fail)")
+    return APIConnectionError(f"{owner.provider} STT is down (simulation)")
