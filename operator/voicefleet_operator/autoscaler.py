@@ -424,7 +424,7 @@ async def _demand(
         endpoint = await endpoint_for(owner.namespace, region)
     except Exception as error:  # noqa: BLE001 - reported in the condition; the fleet holds
         secret = region.livekit.credentials_secret
-        why = f"cannot read Secret {secret} (keys api-key, api-secret): {error}"[:300]
+        why = f"cannot read Secret {secret} (keys api-key, api-secret): {secret_problem(error)}"
         return None, why, False
     interval = spec.scaling.poll_interval_seconds
     collector = collectors.get(endpoint, interval, changed)
@@ -459,6 +459,13 @@ async def mark_load(
         reason = f"cannot read the load of worker {', '.join(unknown)}: holding replicas"
         return Decision(current, reason, holding=True)
     return decision
+
+
+def secret_problem(error: Exception) -> str:
+    if isinstance(error, KeyError):
+        return f"no key {error.args[0]}"
+    status = getattr(error, "status", None)
+    return f"HTTP {status}" if isinstance(status, int) else type(error).__name__
 
 
 def _observed(

@@ -146,7 +146,7 @@ class Collector:
             POLL_ERRORS.labels(self.endpoint.url, reason).inc()
             if self.snapshot.error is None or self.snapshot.pending:
                 self.changed(None)  # every fleet of this endpoint holds now
-            self.snapshot = Snapshot(error=f"{reason}: {error}"[:300], polled_at=time.time())
+            self.snapshot = Snapshot(error=brief(error), polled_at=time.time())
             return
         POLL_SECONDS.labels(self.endpoint.url).observe(time.monotonic() - started)
         previous = self.snapshot
@@ -196,6 +196,15 @@ def _reason(error: Exception) -> str:
     if isinstance(error, TimeoutError | asyncio.TimeoutError):
         return "Timeout"
     return "Unreachable"
+
+
+def brief(error: Exception) -> str:
+    """What went wrong in our own words: the reason, and the HTTP status or the error's kind.
+    Never what the remote side answered: a VoiceAgent's author chooses the URL, and status is
+    readable by more people than the operator's logs."""
+    status = getattr(error, "status", None)
+    detail = f"HTTP {status}" if isinstance(status, int) else type(error).__name__
+    return f"{_reason(error)} ({detail})"
 
 
 def _moved(before: Counter[str], after: Counter[str]) -> set[str]:

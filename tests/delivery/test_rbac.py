@@ -17,21 +17,26 @@ from ..helpers import eventually, voice_agent
 from .chart import CHART, helm
 
 Needs = list[tuple[str, ...]]
-OWNED = ("get", "list", "watch", "create", "patch", "delete")
+# Server-side apply (a PATCH that may create), listed to prune, deleted.
+APPLIED = ("list", "create", "patch", "delete")
 # What the operator does (handlers.py, autoscaler.py, kube.py, kopf), written down here
 # independently of the chart: (verb, resource[, subresource]).
 NEEDS: Needs = [
     *((verb, "voiceagents.voicefleet.io") for verb in ("get", "list", "watch", "patch")),
     ("patch", "voiceagents.voicefleet.io", "status"),
-    *((verb, kind) for verb in OWNED for kind in ("deployments.apps", "configmaps", "services")),
-    *((verb, "poddisruptionbudgets.policy") for verb in OWNED),
-    *((verb, "prometheusrules.monitoring.coreos.com") for verb in OWNED),
-    *((verb, "pods") for verb in ("get", "list", "watch", "patch")),
-    *((verb, "secrets") for verb in ("get", "list", "watch")),
-    *((verb, kind) for verb in ("create", "patch") for kind in ("events", "events.events.k8s.io")),
+    *((verb, "deployments.apps") for verb in ("list", "watch", "create", "patch", "delete")),
+    *((verb, kind) for verb in APPLIED for kind in ("configmaps", "services")),
+    *((verb, "poddisruptionbudgets.policy") for verb in APPLIED),
+    *((verb, "prometheusrules.monitoring.coreos.com") for verb in ("create", "patch")),
+    *((verb, "pods") for verb in ("list", "watch", "patch")),
+    ("get", "secrets"),
+    ("create", "events"),
 ]
 # Namespaced things it must never do.
 NEVER: Needs = [
+    # One LIST would return every Secret in scope: the operator reads the one it is named.
+    ("list", "secrets"),
+    ("watch", "secrets"),
     ("create", "secrets"),
     ("patch", "secrets"),
     ("delete", "secrets"),

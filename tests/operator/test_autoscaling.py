@@ -260,11 +260,14 @@ def warnings_about(cluster: LocalCluster, name: str) -> str:
 async def test_unreachable_livekit_holds_replicas_then_recovers(
     cluster: LocalCluster, namespace: str, tmp_path: Path
 ) -> None:
+    """Two callers raise the fleet above its minimum; LiveKit goes away with their rooms. With
+    demand unknown the operator holds two workers (not its minimum of one) past the scale-down
+    window, and knows the demand again once LiveKit answers."""
     flaky = LiveKitServer(tmp_path / "flaky").start()
+    callers: list[rtc.Room] = []
     try:
         add_credentials(cluster, "lk-flaky", flaky)
         manifest = scaling_agent("flaky", flaky, "lk-flaky")
-        manifest["spec"]["regions"][0]["minReplicas"] = 2
         cluster.kubectl("apply", "-f", "-", input=json.dumps(manifest))
         await asyncio.to_thread(
             eventually,
@@ -272,6 +275,10 @@ async def test_unreachable_livekit_holds_replicas_then_recovers(
         )
         # No false alarm while the endpoint's first poll was on its way.
         assert "LiveKitUnreachable" not in warnings_about(cluster, "flaky")
+        callers += [await join_call(flaky, f"flaky-{n}") for n in range(2)]
+        await asyncio.to_thread(
+            eventually, lambda: deployment_replicas(cluster, "flaky-local") == 2, 30
+        )
         flaky.stop()
         reason = await asyncio.to_thread(
             eventually,
@@ -281,20 +288,27 @@ async def test_unreachable_livekit_holds_replicas_then_recovers(
             ),
         )
         assert reason["reason"] == "LiveKitUnreachable"
-        assert deployment_replicas(cluster, "flaky-local") == 2
         await asyncio.to_thread(
             eventually, lambda: "LiveKitUnreachable" in warnings_about(cluster, "flaky")
         )
-        await asyncio.sleep(3)  # longer than the scale-down window: still held
+        await asyncio.sleep(5)  # longer than the 3 s scale-down window: still held
         assert deployment_replicas(cluster, "flaky-local") == 2
 
+        # The callers hang up (else their SDK would rejoin the restarted server), and LiveKit
+        # comes back empty: demand is 0.
+        await asyncio.gather(*(room.disconnect() for room in callers), return_exceptions=True)
         flaky.start()
         await asyncio.to_thread(
             eventually,
             lambda: condition(cluster, "flaky", "LiveKitReachable").get("status") == "True",
             30,
         )
+        # Demand is known again, and 0.
+        await asyncio.to_thread(
+            eventually, lambda: status(cluster, "flaky").get("activeSessions") == 0, 30
+        )
     finally:
+        await asyncio.gather(*(room.disconnect() for room in callers), return_exceptions=True)
         flaky.stop()
 
 

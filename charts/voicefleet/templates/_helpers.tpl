@@ -52,31 +52,32 @@ resources and verbs it uses, no wildcards. Server-side apply is a PATCH that may
 - apiGroups: [voicefleet.io]
   resources: [voiceagents/status]
   verbs: [patch]
-# A region's ConfigMap, Deployment, headless Service and PodDisruptionBudget.
+# A region's Deployment, ConfigMaps (configuration, prices), headless Service and
+# PodDisruptionBudget: applied, listed to prune, deleted. Only Deployments are watched.
 - apiGroups: [apps]
   resources: [deployments]
-  verbs: [get, list, watch, create, patch, delete]
+  verbs: [list, watch, create, patch, delete]
 - apiGroups: [""]
   resources: [configmaps, services]
-  verbs: [get, list, watch, create, patch, delete]
+  verbs: [list, create, patch, delete]
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
-  verbs: [get, list, watch, create, patch, delete]
+  verbs: [list, create, patch, delete]
 # Workers are annotated with their pod-deletion-cost so idle ones are removed first.
 - apiGroups: [""]
   resources: [pods]
-  verbs: [get, list, watch, patch]
-# LiveKit credentials named by a VoiceAgent region's credentialsSecret (docs/install.md).
+  verbs: [list, watch, patch]
+# LiveKit credentials: only the Secret a VoiceAgent region names, read by name (docs/install.md).
 - apiGroups: [""]
   resources: [secrets]
-  verbs: [get, list, watch]
-- apiGroups: ["", events.k8s.io]
+  verbs: [get]
+- apiGroups: [""]
   resources: [events]
-  verbs: [create, patch]
+  verbs: [create]
 # A PrometheusRule per VoiceAgent from its spec.slo, when the Prometheus Operator is present.
 - apiGroups: [monitoring.coreos.com]
   resources: [prometheusrules]
-  verbs: [get, list, watch, create, patch, delete]
+  verbs: [create, patch]
 {{- end -}}
 
 {{/*
