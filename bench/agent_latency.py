@@ -234,7 +234,7 @@ async def run(livekit: LiveKitServer, otlp: OTLPReceiver, callers: int, turns: i
         ramp_seconds=2.0,
     )
     report = await run_loadtest(options, on_progress=print_progress(options.planned_turns))
-    traces = await wait_for_traces(otlp, {t.room_sid for t in report.turns})
+    traces = await wait_for_traces(otlp, {t.room_sid for t in report.answered})
     path = await probe_audio_path(livekit)
     print_report(report, traces, path)
 
@@ -261,7 +261,7 @@ def print_report(
     )
     splits = [
         split
-        for turn in report.turns
+        for turn in report.answered
         if (split := split_turn(turn, traces.get(turn.room_sid, []))) is not None
     ]
     report_splits(splits, path)

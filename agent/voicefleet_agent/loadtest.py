@@ -3,7 +3,12 @@
 Each caller joins its own room with a token that dispatches the agent by name, speaks prepared
 utterances (espeak-ng, 48 kHz mono) in real time, and measures voice-to-voice latency as a
 caller hears it: from the moment its last voiced sample leaves its microphone to the moment the
-agent's first sample above a threshold plays.
+agent's first sample above a threshold plays. A turn counts as answered only if the agent was
+silent while the caller spoke (voicefleet_agent.accounting); turns it talked over and turns it
+never answered are counted apart and kept out of the latency figures.
+
+With --ramp-to, it raises the callers step by step against one worker until p95 passes the
+latency SLO, and recommends sessionsPerWorker and the worker's resources (voicefleet_agent.ramp).
 """
 
 from __future__ import annotations
@@ -20,12 +25,13 @@ import tempfile
 import time
 import wave
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import NoReturn
 
 import numpy as np
 from livekit import api, rtc
 
+from voicefleet_agent.accounting import AgentText, Outcome, judge, reply_text
 from voicefleet_agent.espeak import render_wav
 
 logger = logging.getLogger("voicefleet.loadtest")
@@ -34,6 +40,8 @@ SAMPLE_RATE = 48000
 FRAME_MS = 10
 FRAME_SAMPLES = SAMPLE_RATE * FRAME_MS // 1000
 TRANSCRIPTION_TOPIC = "lk.transcription"
+# The VoiceAgent's default slo.voiceToVoiceSeconds, which a ramp's steps must stay under.
+DEFAULT_SLO_SECONDS = 1.5
 DEFAULT_UTTERANCES = (
     "Hello, can you hear me?",
     "What is the weather like today?",
@@ -62,6 +70,9 @@ class LoadTestOptions:
     ramp_seconds: float = 0.0
     """Spread caller starts over this many seconds."""
     room_prefix: str = "loadtest"
+    speech: Sequence[bytes] = ()
+    """Prepared utterances (16-bit mono PCM at 48 kHz, trimmed) spoken instead of `utterances`,
+    e.g. recorded speech with the pauses real callers make."""
     progress_seconds: float = 5.0
     """Time between progress reports while the callers run."""
 
@@ -72,27 +83,69 @@ class LoadTestOptions:
 
 @dataclass(frozen=True)
 class Turn:
-    """One answered utterance, in wall-clock seconds."""
+    """One utterance and what the caller heard, in wall-clock seconds."""
 
     caller: int
     room_sid: str
     ended: float
     """The caller's last voiced sample left its microphone."""
-    heard: float
-    """The agent's first audible sample played at the caller."""
+    heard: float | None
+    """The agent's first audible sample after `ended` played at the caller, if any."""
+    started: float = 0.0
+    """The caller's first voiced sample left its microphone."""
+    outcome: Outcome = Outcome.ANSWERED
+    reply: str = ""
+    """The agent's final transcripts attributed to this utterance."""
+
+    @property
+    def latency(self) -> float | None:
+        """Voice-to-voice latency: only a clean answer has one."""
+        if self.outcome is not Outcome.ANSWERED or self.heard is None:
+            return None
+        return self.heard - self.ended
 
 
 @dataclass
 class LoadTestReport:
     callers: int
-    turns_attempted: int
-    turns_completed: int
     errors: list[str] = field(default_factory=list)
     turns: list[Turn] = field(default_factory=list)
+    """Every turn a caller took or was due to take, whatever its outcome."""
+    call_seconds: list[float] = field(default_factory=list)
+    """Per call the agent joined: from the agent's audio reaching the caller to hanging up."""
+
+    def count(self, *outcomes: Outcome) -> int:
+        return sum(1 for t in self.turns if t.outcome in outcomes)
+
+    @property
+    def turns_attempted(self) -> int:
+        return len(self.turns)
+
+    @property
+    def turns_completed(self) -> int:
+        """Turns the agent replied to, cleanly or not."""
+        return sum(1 for t in self.turns if t.outcome.replied)
+
+    @property
+    def turns_answered(self) -> int:
+        return self.count(Outcome.ANSWERED)
+
+    @property
+    def turns_overlapped(self) -> int:
+        """Turns the agent talked over: it answered early or an earlier reply ran on."""
+        return self.count(Outcome.EARLY, Outcome.OVERLAPPED)
+
+    @property
+    def turns_failed(self) -> int:
+        return self.count(Outcome.FAILED)
+
+    @property
+    def answered(self) -> list[Turn]:
+        return [t for t in self.turns if t.outcome is Outcome.ANSWERED]
 
     @property
     def latencies(self) -> list[float]:
-        return [t.heard - t.ended for t in self.turns]
+        return [latency for t in self.turns if (latency := t.latency) is not None]
 
     @property
     def p50(self) -> float | None:
@@ -107,9 +160,20 @@ class LoadTestReport:
         return max(self.latencies) if self.latencies else None
 
     def summary(self) -> dict[str, object]:
-        data = asdict(self)
-        data.pop("turns")
-        return {**data, "p50_seconds": self.p50, "p95_seconds": self.p95, "max_seconds": self.max}
+        return {
+            "callers": self.callers,
+            "turns_attempted": self.turns_attempted,
+            "turns_completed": self.turns_completed,
+            "turns_answered": self.turns_answered,
+            "turns_early": self.count(Outcome.EARLY),
+            "turns_overlapped": self.count(Outcome.OVERLAPPED),
+            "turns_failed": self.turns_failed,
+            "errors": list(self.errors),
+            "p50_seconds": self.p50,
+            "p95_seconds": self.p95,
+            "max_seconds": self.max,
+            "conversation_seconds": round(sum(self.call_seconds), 1),
+        }
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -230,6 +294,18 @@ class Caller:
         await self._speech.put((pcm, done))
         return await done
 
+    @property
+    def agent_present(self) -> bool:
+        return self.agent_identity in self.room.remote_participants
+
+    def agent_texts(self) -> list[AgentText]:
+        """The agent's final transcripts so far, each with when its stream began."""
+        return [
+            AgentText(t.text, t.started_at)
+            for t in self.transcripts
+            if t.final and t.identity == self.agent_identity
+        ]
+
     def first_audible_after(self, t: float) -> float | None:
         return next((a for a in self.audible if a > t), None)
 
@@ -346,22 +422,47 @@ async def _run_caller(
     await asyncio.sleep(options.ramp_seconds * index / max(1, options.callers))
     room = f"{options.room_prefix}-{os.getpid()}-{index}-{int(time.time() * 1000)}"
     caller = Caller(audible_threshold=options.audible_threshold)
+    answered: float | None = None
+    taken = 0
     try:
         await caller.join(options.url, caller_token(options, room, f"caller-{index}"))
         await caller.wait_for_agent(options.join_timeout)
+        answered = time.monotonic()
         room_sid = await caller.room.sid
         for turn in range(options.turns):
-            report.turns_attempted += 1
-            ended = await caller.speak(speech[turn % len(speech)])
-            heard = await caller.wait_audible_after(ended, options.turn_timeout)
-            report.turns.append(Turn(index, room_sid, ended, heard))
-            report.turns_completed += 1
-            await caller.wait_agent_silent(options.agent_silence, options.turn_timeout * 4)
+            if not caller.agent_present:
+                raise ConnectionError("the agent left the room")
+            pcm = speech[turn % len(speech)]
+            report.turns.append(await _take_turn(caller, index, room_sid, pcm, options))
+            taken += 1
     except Exception as e:  # noqa: BLE001 - a caller's failure is reported, not raised
         report.errors.append(f"caller {index}: {type(e).__name__}: {e}")
+        # The turns it could not take had no reply: failures, not turns that never were.
+        now = time.time()
+        missed = Turn(index, "", now, None, now, Outcome.FAILED)
+        report.turns.extend([missed] * (options.turns - taken))
     finally:
         with contextlib.suppress(Exception):
             await caller.leave()
+        if answered is not None:
+            report.call_seconds.append(time.monotonic() - answered)
+
+
+async def _take_turn(
+    caller: Caller, index: int, room_sid: str, pcm: bytes, options: LoadTestOptions
+) -> Turn:
+    """Speak one utterance, listen until the agent has been silent for a while, then judge
+    what was heard during and after it."""
+    ended = await caller.speak(pcm)
+    started = ended - len(pcm) / 2 / SAMPLE_RATE
+    with contextlib.suppress(TimeoutError):  # no reply: judged a failure below
+        await caller.wait_audible_after(ended, options.turn_timeout)
+    await caller.wait_agent_silent(options.agent_silence, options.turn_timeout * 4)
+    until = time.time()
+    texts = caller.agent_texts()
+    verdict = judge(started, ended, until, caller.audible, texts)
+    reply = reply_text(texts, started, until)
+    return Turn(index, room_sid, ended, verdict.heard, started, verdict.outcome, reply)
 
 
 async def run_loadtest(
@@ -369,12 +470,8 @@ async def run_loadtest(
 ) -> LoadTestReport:
     """Drive `options.callers` concurrent callers for `options.turns` turns each, showing the
     report so far to `on_progress` every `options.progress_seconds` while they run."""
-    loop = asyncio.get_running_loop()
-    rendered = [await loop.run_in_executor(None, espeak_pcm, t) for t in options.utterances]
-    # Resampled on this thread: livekit.rtc creates its native client lazily, and two threads
-    # doing so at once (two load tests in one process) crash it.
-    speech = [caller_audio(rate, pcm) for rate, pcm in rendered]
-    report = LoadTestReport(callers=options.callers, turns_attempted=0, turns_completed=0)
+    speech = list(options.speech) or await render_utterances(options.utterances)
+    report = LoadTestReport(callers=options.callers)
     progress = None
     if on_progress is not None:
         progress = asyncio.create_task(
@@ -390,6 +487,14 @@ async def run_loadtest(
     return report
 
 
+async def render_utterances(texts: Sequence[str]) -> list[bytes]:
+    loop = asyncio.get_running_loop()
+    rendered = [await loop.run_in_executor(None, espeak_pcm, t) for t in texts]
+    # Resampled on this thread: livekit.rtc creates its native client lazily, and two threads
+    # doing so at once (two load tests in one process) crash it.
+    return [caller_audio(rate, pcm) for rate, pcm in rendered]
+
+
 async def _every(seconds: float, action: Callable[[], None]) -> None:
     while True:
         await asyncio.sleep(seconds)
@@ -397,11 +502,13 @@ async def _every(seconds: float, action: Callable[[], None]) -> None:
 
 
 def progress_line(report: LoadTestReport, planned_turns: int) -> str:
-    """One line on a running load test: turns answered of those planned, errors, p50 so far."""
+    """One line on a running load test: clean answers of the turns planned, errors, turns the
+    agent talked over, turns without a reply, and the median of the clean answers so far."""
     p50 = "" if report.p50 is None else f", p50 so far {report.p50 * 1000:.0f} ms"
     return (
-        f"loadtest: {report.turns_completed}/{planned_turns} turns answered, "
-        f"{len(report.errors)} errors{p50}"
+        f"loadtest: {report.turns_answered}/{planned_turns} turns answered, "
+        f"{len(report.errors)} errors, {report.turns_overlapped} overlapped/early, "
+        f"{report.turns_failed} failed{p50}"
     )
 
 
@@ -414,7 +521,29 @@ def print_progress(planned_turns: int) -> Callable[[LoadTestReport], None]:
     return show
 
 
+@dataclass(frozen=True)
+class RampOptions:
+    """Ramp mode: callers from `step` up to `max_callers` in steps of `step`."""
+
+    max_callers: int
+    step: int = 1
+    threshold: float = DEFAULT_SLO_SECONDS
+    """p95 voice-to-voice, in seconds, that a step must stay under."""
+    worker_pid: int | None = None
+    """Main process of the worker under test, when it runs on this machine."""
+
+    @property
+    def steps(self) -> list[int]:
+        sizes = list(range(self.step, self.max_callers + 1, self.step))
+        return sizes if sizes and sizes[-1] == self.max_callers else [*sizes, self.max_callers]
+
+
 def parse_args(argv: Sequence[str] | None) -> LoadTestOptions:
+    return parse_command(argv)[0]
+
+
+def parse_command(argv: Sequence[str] | None) -> tuple[LoadTestOptions, RampOptions | None]:
+    """The load test's options, and the ramp's when --ramp-to asks for one."""
     parser = argparse.ArgumentParser(
         prog="voicefleet loadtest",
         description="Measure an agent's voice-to-voice latency with simulated callers.",
@@ -432,13 +561,28 @@ def parse_args(argv: Sequence[str] | None) -> LoadTestOptions:
     parser.add_argument(
         "--progress", type=float, default=5.0, help="seconds between progress lines on stderr"
     )
+    ramp = parser.add_argument_group("sizing (ramp mode)")
+    ramp.add_argument(
+        "--ramp-to", type=int, metavar="CALLERS", help="raise callers step by step up to this"
+    )
+    ramp.add_argument("--ramp-step", type=int, default=1, help="callers added per step")
+    ramp.add_argument(
+        "--slo",
+        type=float,
+        default=DEFAULT_SLO_SECONDS,
+        metavar="SECONDS",
+        help="p95 voice-to-voice a step must stay under (slo.voiceToVoiceSeconds, default 1.5)",
+    )
+    ramp.add_argument(
+        "--worker-pid", type=int, help="PID of the worker under test, to measure its CPU/memory"
+    )
     args = parser.parse_args(argv)
     if args.progress <= 0:
         parser.error("--progress must be a positive number of seconds")
     for name in ("url", "api_key", "api_secret"):
         if not getattr(args, name):
             parser.error(f"--{name.replace('_', '-')} or ${'LIVEKIT_' + name.upper()} is required")
-    return LoadTestOptions(
+    options = LoadTestOptions(
         url=args.url,
         api_key=args.api_key,
         api_secret=args.api_secret,
@@ -450,26 +594,45 @@ def parse_args(argv: Sequence[str] | None) -> LoadTestOptions:
         ramp_seconds=args.ramp,
         progress_seconds=args.progress,
     )
+    return options, ramp_options(parser, args)
+
+
+def ramp_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> RampOptions | None:
+    if args.ramp_to is None:
+        return None
+    if args.ramp_to < 1 or args.ramp_step < 1:
+        parser.error("--ramp-to and --ramp-step must be at least 1")
+    if args.slo <= 0:
+        parser.error("--slo must be a positive number of seconds")
+    return RampOptions(args.ramp_to, args.ramp_step, args.slo, args.worker_pid)
 
 
 def format_report(report: LoadTestReport) -> str:
-    def ms(v: float | None) -> str:
-        return "-" if v is None else f"{v * 1000:.0f} ms"
-
+    """The turns answered cleanly of those taken and their latency, then the other outcomes."""
     lines = [
-        f"callers {report.callers}, turns {report.turns_completed}/{report.turns_attempted}",
+        f"callers {report.callers}, turns {report.turns_answered}/{report.turns_attempted}",
         f"voice-to-voice p50 {ms(report.p50)}, p95 {ms(report.p95)}, max {ms(report.max)}",
+        f"turns answered {report.turns_answered}, overlapped/early {report.turns_overlapped} "
+        f"(not in the latency figures), failed {report.turns_failed}",
         *(f"error: {e}" for e in report.errors),
     ]
     return "\n".join(lines)
 
 
+def ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.0f} ms"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    options = parse_args(argv)
+    options, ramp = parse_command(argv)
+    if ramp is not None:
+        from voicefleet_agent.ramp import main as ramp_main  # it builds on this module
+
+        return ramp_main(options, ramp)
     report = asyncio.run(run_loadtest(options, on_progress=print_progress(options.planned_turns)))
     print(format_report(report))
     print(json.dumps(report.summary()), file=sys.stderr)
-    return 1 if report.errors or not report.turns_completed else 0
+    return 1 if report.errors or report.turns_failed or not report.turns_answered else 0
 
 
 def run_cli(argv: Sequence[str] | None = None) -> NoReturn:
