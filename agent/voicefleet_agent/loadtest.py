@@ -112,7 +112,7 @@ class LoadTestReport:
     turns: list[Turn] = field(default_factory=list)
     """Every turn a caller took or was due to take, whatever its outcome."""
     call_seconds: list[float] = field(default_factory=list)
-    """Per call the agent joined: from the agent's audio reaching the caller to hanging up."""
+    """Per call the agent joined: from dialling (joining the room) to hanging up."""
 
     def count(self, *outcomes: Outcome) -> int:
         return sum(1 for t in self.turns if t.outcome in outcomes)
@@ -422,12 +422,12 @@ async def _run_caller(
     await asyncio.sleep(options.ramp_seconds * index / max(1, options.callers))
     room = f"{options.room_prefix}-{os.getpid()}-{index}-{int(time.time() * 1000)}"
     caller = Caller(audible_threshold=options.audible_threshold)
-    answered: float | None = None
+    dialled, answered = time.monotonic(), False
     taken = 0
     try:
         await caller.join(options.url, caller_token(options, room, f"caller-{index}"))
         await caller.wait_for_agent(options.join_timeout)
-        answered = time.monotonic()
+        answered = True
         room_sid = await caller.room.sid
         for turn in range(options.turns):
             if not caller.agent_present:
@@ -444,8 +444,8 @@ async def _run_caller(
     finally:
         with contextlib.suppress(Exception):
             await caller.leave()
-        if answered is not None:
-            report.call_seconds.append(time.monotonic() - answered)
+        if answered:
+            report.call_seconds.append(time.monotonic() - dialled)
 
 
 async def _take_turn(

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from livekit import rtc
 from livekit.agents import AgentSession, llm, metrics, stt, tts, vad
 from livekit.agents.llm.chat_context import MetricsMetadata
 from livekit.agents.voice.events import (
@@ -200,6 +201,7 @@ def _alive(pid: int) -> bool:
 
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+AGENT_KIND = rtc.ParticipantKind.PARTICIPANT_KIND_AGENT
 
 
 def observe_tool_call(labels: Labels, tool: str, seconds: float, failure: str | None) -> None:
@@ -229,6 +231,7 @@ class SessionMetrics:
         self._labels = labels
         self._limit_reached = limit_reached
         self._started = time.monotonic()
+        self._ended: float | None = None
         self._turns = 0
         self._usage_seen: dict[tuple[str, str, str, str], float] = {}
         session.on("conversation_item_added", self.on_item_added)
@@ -316,10 +319,26 @@ class SessionMetrics:
         for _ in range(ev.inference_count):
             child.observe(mean)
 
+    def watch_callers(self, room: rtc.Room) -> None:
+        """End the call's time when its last caller leaves or the room goes, not when the
+        session has finished closing (seconds later): that time is not conversation."""
+
+        def on_left(_: rtc.RemoteParticipant) -> None:
+            if not any(p.kind != AGENT_KIND for p in room.remote_participants.values()):
+                self.call_ended()
+
+        room.on("participant_disconnected", on_left)
+        room.on("disconnected", lambda *_: self.call_ended())
+
+    def call_ended(self) -> None:
+        if self._ended is None:
+            self._ended = time.monotonic()
+
     def on_close(self, ev: CloseEvent) -> None:
         # A call ended by a limit (max_duration, silence_timeout) is counted as such.
         outcome = self._limit_reached() or ("failed" if ev.error is not None else "completed")
-        duration = time.monotonic() - self._started
+        self.call_ended()
+        duration = (self._ended or time.monotonic()) - self._started
         labels = {**self._labels.common(), "outcome": outcome}
         SESSIONS.labels(**labels).inc()
         SESSION_DURATION.labels(**labels).observe(duration)

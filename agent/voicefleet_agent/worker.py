@@ -162,7 +162,10 @@ async def entrypoint(ctx: JobContext) -> None:
         user_away_timeout=state.config.call.silence_timeout_seconds,
     )
     limits = CallLimits(ctx, session, state.config.call)
-    SessionMetrics(session, pipeline, labels_of(state.config), limit_reached=lambda: limits.reached)
+    session_metrics = SessionMetrics(
+        session, pipeline, labels_of(state.config), limit_reached=lambda: limits.reached
+    )
+    session_metrics.watch_callers(ctx.room)
     tool_client = ToolClient()
     ctx.add_shutdown_callback(tool_client.aclose)
     tools = build_tools(
