@@ -535,7 +535,11 @@ def last_words(call: Call) -> str:
 
 
 async def hang_up(crowd: list[Call], calls: list[Call]) -> None:
+    """Each caller hangs up once the agent has finished speaking, as people do. (A caller
+    leaving mid-reply can leave the framework's session close hanging, and its drained worker
+    with it, until the drain timeout: livekit/agents issue 5497.)"""
     for call in crowd:
+        await call.caller.wait_agent_silent(0.8, ANSWER_TIMEOUT)
         await call.__aexit__()
         calls.remove(call)
 
