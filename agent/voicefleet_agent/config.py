@@ -217,6 +217,18 @@ class CallSpec(Model):
     """What the agent says before it ends a call for one of these limits."""
 
 
+class AgentCodeSpec(Model):
+    """Your own agent code, in an image built FROM the agent image."""
+
+    entrypoint: str | None = Field(
+        default=None, max_length=200, pattern=r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$"
+    )
+    """`package.module:function` returning the livekit-agents Agent of each call, given an
+    AgentSetup (the instructions and the declared tools); unset, the agent is the
+    instructions and tools alone. The worker keeps the rest: providers, metrics, traces,
+    limits, drain and load reporting."""
+
+
 class AgentConfig(Model):
     """Everything one worker process needs, rendered by the operator into a ConfigMap."""
 
@@ -238,6 +250,8 @@ class AgentConfig(Model):
     """Call length and silence limits."""
     tools: list[ToolSpec] = Field(default_factory=list, max_length=MAX_TOOLS)
     """HTTP tools the LLM may call."""
+    agent: AgentCodeSpec = Field(default_factory=AgentCodeSpec)
+    """Custom agent code."""
     observability: ObservabilitySpec = Field(default_factory=ObservabilitySpec)
     """Metrics and traces."""
 

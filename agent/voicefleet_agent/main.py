@@ -78,6 +78,14 @@ def check_environment(config: AgentConfig, env: Mapping[str, str]) -> None:
             f"{variable} is not set: a header of tool {tool} needs it "
             "(set it from a Secret with env valueFrom.secretKeyRef)"
         )
+    if config.agent.entrypoint is not None:
+        # Imported here: the framework must not be loaded before the forkserver starts.
+        from voicefleet_agent.custom import AgentCodeError, load_builder
+
+        try:
+            load_builder(config.agent.entrypoint)
+        except AgentCodeError as error:
+            raise StartupError(str(error)) from None
     for variable in LIVEKIT_VARIABLES:
         if not env.get(variable):
             raise StartupError(

@@ -202,6 +202,7 @@ def _alive(pid: int) -> bool:
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 AGENT_KIND = rtc.ParticipantKind.PARTICIPANT_KIND_AGENT
+OUTCOMES = ("completed", "failed", "max_duration", "silence_timeout")
 
 
 def observe_tool_call(labels: Labels, tool: str, seconds: float, failure: str | None) -> None:
@@ -232,6 +233,11 @@ class SessionMetrics:
         self._limit_reached = limit_reached
         self._started = time.monotonic()
         self._ended: float | None = None
+        # Every outcome's series exists at 0 from the first call on: a counter first seen
+        # with the value of several calls that ended together has no rate in Prometheus.
+        for outcome in OUTCOMES:
+            for counter in (SESSIONS, CONVERSATION_SECONDS):
+                counter.labels(**labels.common(), outcome=outcome).inc(0)
         self._turns = 0
         self._usage_seen: dict[tuple[str, str, str, str], float] = {}
         session.on("conversation_item_added", self.on_item_added)

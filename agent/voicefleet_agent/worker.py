@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import psutil  # type: ignore[import-untyped]
-from livekit.agents import Agent, AgentServer, AgentSession, JobContext, JobProcess, llm, room_io
+from livekit.agents import AgentServer, AgentSession, JobContext, JobProcess, llm, room_io
 from livekit.agents.utils.hw import get_cpu_monitor
 from livekit.agents.voice.events import CloseEvent, ConversationItemAddedEvent
 from opentelemetry.sdk.trace import TracerProvider
 
 from voicefleet_agent.call_limits import CallLimits
 from voicefleet_agent.config import AgentConfig
+from voicefleet_agent.custom import build_agent
 from voicefleet_agent.health import HealthServer
 from voicefleet_agent.logs import install_redaction
 from voicefleet_agent.main import CONFIG_VARIABLE, PRELOAD_MODULES
@@ -191,7 +192,7 @@ async def entrypoint(ctx: JobContext) -> None:
     # Unless the config allows it, no participant may drive the session remotely: the
     # framework's default would show any caller the instructions and let it mute the agent.
     await session.start(
-        agent=Agent(instructions=state.config.instructions, tools=tools),
+        agent=build_agent(state.config, tools),
         room=ctx.room,
         room_options=room_io.RoomOptions(
             audio_input=room_io.AudioInputOptions(

@@ -17,6 +17,7 @@ from voicefleet_agent.config import (
     LATENCY_BUCKETS,
     OPENAI_KEY,
     PROVIDER_KEYS,
+    AgentCodeSpec,
     AgentConfig,
     CallSpec,
     Model,
@@ -435,6 +436,9 @@ class VoiceAgentSpec(Model):
     """HTTP endpoints the LLM may call as functions during a call. Each call is bounded by its
     timeout and response size, metered, traced, and on failure the agent says its failureLine
     and the call goes on."""
+    agent: AgentCodeSpec = Field(default_factory=AgentCodeSpec)
+    """Your own agent code in the worker image (an image built FROM the agent image): a
+    function that builds each call's livekit-agents Agent."""
     resources: Resources = Field(default_factory=Resources)
     """Compute resources of each worker; requests default to the measured cost of
     sessionsPerWorker sessions."""
@@ -511,6 +515,7 @@ class VoiceAgentSpec(Model):
             remote_session=self.remote_session,
             call=self.call,
             tools=self.tools,
+            agent=self.agent,
             observability=self.observability,
         )
 

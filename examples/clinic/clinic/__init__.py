@@ -1,0 +1,1 @@
+"""A clinic's receptionist: a custom agent for a voicefleet worker image."""
