@@ -15,6 +15,7 @@ from typing import Any
 
 import psutil  # type: ignore[import-untyped]
 
+from voicefleet_agent.ramp import WorkerProcesses
 from voicefleet_devstack.livekit import LiveKitServer
 from voicefleet_devstack.process import Process, free_port
 
@@ -36,25 +37,19 @@ class Worker:
     started_at: float
     ready_after: float = 0.0
 
-    def tree(self) -> list[psutil.Process]:
+    def processes(self) -> WorkerProcesses:
+        """Its process tree on this machine, as the load test's ramp measures it."""
         assert self.process.popen is not None
-        root = psutil.Process(self.process.popen.pid)
-        return [root, *root.children(recursive=True)]
+        return WorkerProcesses(self.process.popen.pid)
+
+    def tree(self) -> list[psutil.Process]:
+        return self.processes().tree()
 
     def cpu_seconds(self) -> float:
-        total = 0.0
-        for proc in self.tree():
-            with contextlib.suppress(psutil.Error):
-                times = proc.cpu_times()
-                total += times.user + times.system + times.children_user + times.children_system
-        return total
+        return self.processes().cpu_seconds()
 
     def pss_bytes(self) -> int:
-        total = 0
-        for proc in self.tree():
-            with contextlib.suppress(psutil.Error):
-                total += proc.memory_full_info().pss
-        return total
+        return self.processes().memory_bytes()
 
     def metrics_text(self) -> str:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics") as r:
