@@ -174,9 +174,29 @@ def _component_image(component: str, base: str, out: Path) -> Image:
          str(ROOT)],
     )  # fmt: skip
     _save(reference, archive)
-    for stale in out.glob(f"{component}-*.tar"):
-        if stale != archive:
-            stale.unlink()
+    _remove_stale(out, component, archive)
+    return Image(reference, archive)
+
+
+def build_example(name: str, agent: Image, out: Path = CACHE / "images") -> Image:
+    """A user's image from examples/<name>/Dockerfile, built FROM `agent` as its AGENT_IMAGE
+    build argument says (what a user does with `docker build` and a published tag)."""
+    context = ROOT / "examples" / name
+    files = sorted(f for f in context.rglob("*") if f.is_file() and "__pycache__" not in f.parts)
+    tag = _digest([name, agent.reference], files)[:16]
+    reference = f"localhost/voicefleet-example-{name}:{tag}"
+    archive = out / f"example-{name}-{tag}.tar"
+    if archive.exists():
+        say(f"    cached ({archive.name})")
+        return Image(reference, archive)
+    if not _stored(agent.reference):  # built on an earlier run, and the store since emptied
+        _run(["buildah", "pull", "--quiet", f"oci-archive:{agent.archive}"])
+    _run(
+        ["buildah", "build", "--layers", "--isolation=chroot", "--pull=never",
+         f"--build-arg=AGENT_IMAGE={agent.reference}", f"--tag={reference}", str(context)],
+    )  # fmt: skip
+    _save(reference, archive)
+    _remove_stale(out, f"example-{name}", archive)
     return Image(reference, archive)
 
 
@@ -188,6 +208,13 @@ def _save(reference: str, archive: Path) -> None:
     partial.unlink(missing_ok=True)
     _run(["buildah", "push", "--quiet", reference, f"oci-archive:{partial}:{reference}"])
     partial.rename(archive)
+
+
+def _remove_stale(out: Path, prefix: str, kept: Path) -> None:
+    """Earlier builds' archives of the same image: only the newest is ever loaded."""
+    for stale in out.glob(f"{prefix}-*.tar"):
+        if stale != kept:
+            stale.unlink()
 
 
 def _stored(reference: str) -> bool:

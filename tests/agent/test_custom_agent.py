@@ -20,7 +20,7 @@ from tests.agent.test_tools_e2e import finals, said, warm_up
 from tests.agent.test_worker import agent_finals, answer
 from voicefleet_agent.config import AgentConfig
 from voicefleet_agent.custom import build_agent
-from voicefleet_agent.loadtest import utterance_pcm
+from voicefleet_agent.loadtest import Caller, utterance_pcm
 from voicefleet_devstack.livekit import LiveKitServer
 from voicefleet_operator.spec import VoiceAgentSpec
 
@@ -46,10 +46,33 @@ def clinic_config(name: str, entrypoint: str = ENTRYPOINT) -> dict[str, Any]:
     spec = VoiceAgentSpec.model_validate(manifest["spec"])
     config = spec.agent_config(name, spec.regions[0]).model_dump(by_alias=True, mode="json")
     config["agent"]["entrypoint"] = entrypoint
-    # The offline recognizer hears "appointment" as "a couple" or "a clue" about as often as
-    # right; the test's rule also fires on words it does hear ("I would like", "I need").
-    config["pipeline"]["llm"][0]["script"]["rules"][0]["words"] += ["like", "need"]
+    heard_reliably(config["pipeline"])
     return config
+
+
+def heard_reliably(pipeline: dict[str, Any]) -> None:
+    """The offline recognizer hears "appointment" as "a couple" or "a clue" about as often as
+    right; the test's rule also fires on words it does hear ("I would like", "I need")."""
+    pipeline["llm"][0]["script"]["rules"][0]["words"] += ["like", "need"]
+
+
+async def greeted_then_offered_slots(caller: Caller) -> None:
+    """The clinic's own code answers the call: its on_enter greeting, then its find_slots
+    tool's result for a caller asking for an appointment."""
+    await eventually(
+        lambda: said(agent_finals(caller), "this is the clinic"),
+        within=20,
+        what=f"the clinic's greeting; heard {finals(caller)}",
+    )
+    await warm_up(caller)
+    # The offline recognizer sometimes mishears a sentence ("book an appointment" as "go a
+    # couple"): the caller says it again, as a person would, up to three times.
+    for ask in ASKS:
+        await answer(caller, utterance_pcm(ask))
+        with contextlib.suppress(AssertionError):
+            await eventually(lambda: said(agent_finals(caller), SLOTS), within=10, what=SLOTS)
+            return
+    raise AssertionError(f"no find_slots result; heard {finals(caller)}")
 
 
 def test_the_builder_gets_the_spec_and_returns_the_agent() -> None:
@@ -73,21 +96,8 @@ async def test_the_clinic_agent_greets_and_answers_with_its_own_tool(
 ) -> None:
     worker = worker_factory(clinic_config("vf-clinic"), **with_clinic_on_path())
     async with calling(livekit, "vf-clinic", "room-clinic") as caller:
-        # Its on_enter greeting: the clinic's code runs in the worker's job process.
-        await eventually(
-            lambda: said(agent_finals(caller), "this is the clinic"),
-            within=20,
-            what=f"the clinic's greeting; heard {finals(caller)}",
-        )
-        await warm_up(caller)
-        # The offline recognizer sometimes mishears a sentence ("book an appointment" as "go a
-        # couple"): the caller says it again, as a person would, up to three times.
-        for ask in ASKS:
-            await answer(caller, utterance_pcm(ask))
-            with contextlib.suppress(AssertionError):
-                await eventually(lambda: said(agent_finals(caller), SLOTS), within=10, what=SLOTS)
-                break
-        assert said(agent_finals(caller), SLOTS), f"no find_slots result; heard {finals(caller)}"
+        # The clinic's code runs in the worker's job process.
+        await greeted_then_offered_slots(caller)
     # The worker still measures the call as its own.
     await eventually(
         lambda: worker.sample("voicefleet_agent_sessions_total") == 1, within=20, what="session"

@@ -14,14 +14,17 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
+import yaml
 from livekit import api
 
 from voicefleet_agent.loadtest import Caller, utterance_pcm
 from voicefleet_devstack.cluster import LocalCluster
-from voicefleet_devstack.images import Image
+from voicefleet_devstack.images import Image, build_example
 from voicefleet_devstack.livekit import LiveKitServer
 from voicefleet_devstack.node import RealNode
 
+from ..agent.test_custom_agent import CLINIC as EXAMPLE
+from ..agent.test_custom_agent import greeted_then_offered_slots, heard_reliably
 from ..delivery.chart import CHART, helm
 from ..helpers import eventually
 
@@ -638,3 +641,47 @@ def evict_when_allowed(cluster: LocalCluster, pod: str, timeout: float = 120) ->
         assert time.monotonic() < deadline, f"{pod} was not evicted within {timeout}s"
         refusals += 1
         time.sleep(0.5)
+
+
+# Your own agent in your own image: examples/clinic built FROM the agent image, as its
+# Dockerfile says, and run by the chart's operator like any VoiceAgent.
+CLINIC = "clinic"
+
+
+@pytest.fixture(scope="module")
+def clinic_image(real_node: RealNode, images: dict[str, Image]) -> Image:
+    image = build_example(CLINIC, images["agent"])
+    real_node.load(image.archive)
+    return image
+
+
+def clinic_agent(server: LiveKitServer, image: Image) -> dict[str, Any]:
+    """examples/clinic/voiceagent.yaml, pointed at this namespace, LiveKit and image."""
+    manifest: dict[str, Any] = yaml.safe_load((EXAMPLE / "voiceagent.yaml").read_text())
+    manifest["metadata"]["namespace"] = NS
+    region = {"name": "node", "livekit": {"url": server.url, "credentialsSecret": SECRET}}
+    settings = voice_agent(server, image)["spec"]
+    manifest["spec"] |= {
+        "image": image.reference,
+        "regions": [{**region, "minReplicas": 1, "maxReplicas": 1}],
+        "resources": settings["resources"],
+        "call": settings["call"],
+    }
+    heard_reliably(manifest["spec"]["pipeline"])
+    return manifest
+
+
+async def test_the_clinic_image_runs_its_own_agent_code_on_the_node(
+    agent_fleet: LocalCluster, node_livekit: LiveKitServer, clinic_image: Image
+) -> None:
+    agent_fleet.kubectl(
+        "apply", "-f", "-", input=json.dumps(clinic_agent(node_livekit, clinic_image))
+    )
+    try:
+        selector = f"voicefleet.io/agent={CLINIC}"
+        (worker,) = eventually(lambda: ready_pods(agent_fleet, selector), timeout=180)
+        assert worker["spec"]["containers"][0]["image"] == clinic_image.reference
+        async with Call(node_livekit, "real-clinic", agent=CLINIC) as call:
+            await greeted_then_offered_slots(call.caller)
+    finally:
+        agent_fleet.kubectl("delete", "voiceagent", CLINIC, "-n", NS, "--wait=false", check=False)
