@@ -1,220 +1,141 @@
-"""kopf handlers: thin shells around rendering (render.py) and the scaling policy (policy.py)."""
+"""Every kopf registration of the operator, each a thin function that delegates: to the
+autoscaling loop (autoscaler.py), which owns the operator's state (state.py), and to the
+reconcile of a VoiceAgent's objects (reconcile.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
-from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import kopf
-import pydantic
-from prometheus_client import Histogram
 
-from voicefleet_agent.pricing import Pricing
-from voicefleet_dashboards.slo import SLOInput, prometheus_rule
-from voicefleet_operator.kube import OWNED_KINDS, Kube
-from voicefleet_operator.render import Owner, config_in_use, pricing_config_map, region_objects
-from voicefleet_operator.spec import GROUP, PLURAL, VERSION, RegionSpec, VoiceAgentSpec
+from voicefleet_operator import reconcile as reconciling
+from voicefleet_operator.autoscaler import Autoscaler
+from voicefleet_operator.kube import Kube
+from voicefleet_operator.metrics import RECONCILE_SECONDS
+from voicefleet_operator.render import config_in_use
+from voicefleet_operator.scaling import SPEC_REPLICAS
+from voicefleet_operator.spec import GROUP, PLURAL, VERSION
+from voicefleet_operator.state import AgentKey, FleetState, Indexes, Launch, RegionKey
+from voicefleet_operator.storage import UnmarkedProgress
+from voicefleet_operator.worker_load import WorkerPod, marks_of
 
 RESOURCE = (GROUP, VERSION, PLURAL)
-kube = Kube()
+MANAGED = {"app.kubernetes.io/managed-by": "voicefleet"}
 
 
-@dataclass
-class Shared:
-    """What the operator was started with that every VoiceAgent shares."""
-
-    pricing: Pricing = field(default_factory=Pricing)
-    """The cluster's unit prices, handed to every VoiceAgent's workers."""
-
-
-shared = Shared()
-# The generation of each VoiceAgent whose objects were last applied, by (namespace, name).
-applied_generations: dict[tuple[str, str], int] = {}
-# Regions whose Deployment the watch has shown, by (namespace, VoiceAgent): a superset of those
-# that exist, so a reconcile lists objects to prune only when a dropped region may remain.
-deployed_regions: dict[tuple[str, str], set[str]] = {}
-# Worker configurations replaced but still mounted, by (namespace, VoiceAgent): the autoscaler
-# deletes each once no pod mounts it (see retire_configs).
-retiring_configs: dict[tuple[str, str], set[str]] = {}
-
-# Reconciles in flight: enough to keep the API server busy, few enough that each VoiceAgent
-# finishes soon instead of all of a large fleet finishing together at the end, and that the
-# autoscaler's calls find a free connection.
-RECONCILE_CONCURRENCY = 4
-_reconciles = asyncio.Semaphore(RECONCILE_CONCURRENCY)
-
-
-class RememberedSpecs(kopf.DiffBaseStorage):
-    """The last handled spec of each VoiceAgent, kept in memory rather than written back to
-    the object: one API write less per change, which a fleet of thousands notices. Nothing
-    is lost on restart: every VoiceAgent is then reconciled once, as a new one."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._essences: dict[str, kopf.BodyEssence] = {}
-
-    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
-        if any(path[0] != "spec" for path in extra_fields or ()):
-            return super().build(body=body, extra_fields=extra_fields)
-        # The spec alone is what the handlers act on. kopf's default copies the whole object,
-        # status and managed fields included, on every watch event, then drops most of it.
-        return cast(kopf.BodyEssence, {"spec": copy.deepcopy(dict(body.spec))})
-
-    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
-        return self._essences.get(body.metadata.uid or "")
-
-    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
-        self._essences[body.metadata.uid or ""] = essence
-
-    def forget(self, uid: str) -> None:
-        self._essences.pop(uid, None)
-
-
-remembered_specs = RememberedSpecs()
-
-
-class UnmarkedProgress(kopf.AnnotationsProgressStorage):
-    """kopf's retry bookkeeping in annotations, written only while a handler retries. kopf
-    would also brand every handled object with a marker annotation, once: a write per
-    VoiceAgent that only matters to other kopf operators handling the same objects."""
-
-    def _store_marker(self, prefix: str, patch: kopf.Patch, body: kopf.Body) -> None:
-        pass
-
-    def clear(self, *, essence: kopf.BodyEssence) -> kopf.BodyEssence:
-        # An essence without metadata has no bookkeeping annotations to strip: spare the copy
-        # kopf makes of it on every watch event.
-        return essence if "metadata" not in essence else super().clear(essence=essence)
+def autoscaler(memo: kopf.Memo) -> Autoscaler:
+    """The loop and its state, put in the operator's memo at startup (kopf copies that memo
+    into each object's, so every handler finds it there)."""
+    found: Autoscaler = memo["autoscaler"]
+    return found
 
 
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+async def start(*, settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any) -> None:
+    """Create the operator's state around kopf's indexes (live, though still filling now:
+    kopf hands every handler each index by its function's name), and start the loop."""
+    launch: Launch = memo["launch"]
+    indexes = (kwargs[name] for name in ("fleet_deployments", "fleet_pods", "fleet_configs"))
+    state = FleetState(
+        kube=Kube(launch.configuration),
+        indexes=Indexes(*indexes),
+        pricing=launch.pricing,
+        collectors=launch.collectors,
+    )
+    configure(settings, state)
+    memo["autoscaler"] = loop = Autoscaler(state)
+    memo["autoscaler_task"] = asyncio.create_task(loop.run(), name="voicefleet autoscaler")
+
+
+def configure(settings: kopf.OperatorSettings, state: FleetState) -> None:
     # status is a typed schema, so kopf keeps its retry bookkeeping in annotations instead.
     settings.persistence.progress_storage = UnmarkedProgress(prefix=GROUP)
-    settings.persistence.diffbase_storage = remembered_specs
+    settings.persistence.diffbase_storage = state.remembered_specs
     # Events for problems only: successes would double the API writes of a large fleet.
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
 
 
-def parse_spec(spec: Any) -> VoiceAgentSpec:
-    """The typed spec, or a permanent error with one line per problem."""
-    try:
-        return VoiceAgentSpec.model_validate(dict(spec))
-    except pydantic.ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'spec'}: {e['msg']}" for e in error.errors()
-        )
-        raise kopf.PermanentError(f"invalid spec: {problems}") from None
+@kopf.on.cleanup()
+async def stop(memo: kopf.Memo, **_: Any) -> None:
+    task = memo.get("autoscaler_task")
+    if task is not None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    if "autoscaler" in memo:
+        await autoscaler(memo).state.close()
 
 
-def current_replicas(status: Any, region: str, minimum: int) -> int:
-    """The replica count the fleet has been given so far (status), else the region minimum."""
-    for entry in (status or {}).get("regions", []):
-        if entry.get("name") == region:
-            return int(entry.get("desiredReplicas", minimum))
-    return minimum
+# The watch handlers below are coroutines, though they never await: kopf runs plain functions
+# in a thread pool, a hand-off that costs more than the handler itself on every watch event,
+# and asyncio's wake-up event is not safe to set from another thread.
+@kopf.index("apps", "v1", "deployments", labels=MANAGED)
+async def fleet_deployments(
+    *,
+    namespace: str | None,
+    labels: kopf.Labels,
+    spec: kopf.Spec,
+    status: kopf.Status,
+    memo: kopf.Memo,
+    **_: Any,
+) -> dict[RegionKey, dict[str, Any]]:
+    """Worker Deployments' status, and the replicas they ask for (SPEC_REPLICAS), by
+    (namespace, VoiceAgent, region)."""
+    key = fleet_key(namespace, labels)
+    loop = autoscaler(memo)
+    loop.state.deployed_regions.setdefault(key[:2], set()).add(key[2])
+    loop.changed(key[:2])  # e.g. a worker became ready, or someone scaled it by hand
+    return {key: {**dict(status), SPEC_REPLICAS: spec.get("replicas")}}
 
 
-RECONCILE_SECONDS = Histogram(
-    "voicefleet_operator_reconcile_duration_seconds",
-    "Duration of one reconcile of a VoiceAgent's objects.",
-    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-)
+@kopf.index("", "v1", "pods", labels=MANAGED)
+async def fleet_pods(
+    *, namespace: str | None, labels: kopf.Labels, meta: kopf.Meta, status: kopf.Status, **_: Any
+) -> dict[RegionKey, WorkerPod] | None:
+    """Live worker pods by (namespace, VoiceAgent, region)."""
+    if meta.get("deletionTimestamp") or status.get("phase") != "Running":
+        return None
+    marks = marks_of(dict(meta.get("annotations", {})))
+    pod = WorkerPod(namespace or "", meta.get("name", ""), status.get("podIP", ""), marks)
+    return {fleet_key(namespace, labels): pod}
+
+
+@kopf.index("", "v1", "pods", labels=MANAGED)
+async def fleet_configs(
+    *, namespace: str | None, labels: kopf.Labels, spec: kopf.Spec, **_: Any
+) -> dict[AgentKey, str] | None:
+    """The worker configurations pods mount, draining pods included, by (namespace,
+    VoiceAgent): a retired configuration is deleted once no pod is left here with it."""
+    config = config_in_use({"spec": dict(spec)})
+    return {fleet_key(namespace, labels)[:2]: config} if config else None
+
+
+def fleet_key(namespace: str | None, labels: kopf.Labels) -> RegionKey:
+    agent, region = labels.get("voicefleet.io/agent", ""), labels.get("voicefleet.io/region", "")
+    return namespace or "", agent, region
+
+
+@kopf.on.event(*RESOURCE)
+async def track(*, event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Keep the loop's view of VoiceAgents current."""
+    loop = autoscaler(memo)
+    if event["type"] == "DELETED":
+        loop.forget((body.metadata.namespace or "", body.metadata.name or ""))
+        loop.state.remembered_specs.forget(body.metadata.uid or "")
+    else:
+        loop.track(body)
 
 
 @kopf.on.resume(*RESOURCE)
 @kopf.on.create(*RESOURCE)
 @kopf.on.update(*RESOURCE, field="spec")
 async def reconcile(
-    body: kopf.Body, status: kopf.Status, logger: kopf.Logger, **kwargs: Any
+    body: kopf.Body, status: kopf.Status, logger: kopf.Logger, memo: kopf.Memo, **_: Any
 ) -> None:
     """Bring every region's objects in line with the spec; remove those of dropped regions."""
-    async with _reconciles:
+    state = autoscaler(memo).state
+    async with state.reconciles:
         with RECONCILE_SECONDS.time():
-            # A VoiceAgent whose spec never changed has no earlier configuration to retire.
-            retire = int(body.metadata.get("generation", 1)) > 1
-            await _reconcile(body, status, logger, retire=retire)
-
-
-async def _reconcile(
-    body: kopf.Body, status: kopf.Status, logger: kopf.Logger, retire: bool
-) -> None:
-    spec = parse_spec(body["spec"])
-    owner = Owner(body.metadata.name or "", body.metadata.namespace or "", body.metadata.uid or "")
-    manifests = [
-        manifest
-        for region in spec.regions
-        for manifest in region_objects(owner, spec, region, _replicas(status, region))
-    ]
-    manifests.append(pricing_config_map(owner, shared.pricing))
-    key = (owner.namespace, owner.name)
-    # What waited for retirement may be current again (a spec reverted): decided anew below.
-    retiring_configs.pop(key, None)
-    # Independent objects: apply them side by side, the API server does the ordering.
-    await asyncio.gather(*(kube.apply(manifest) for manifest in manifests))
-    if retire:
-        current = {m["metadata"]["name"] for m in manifests if m["kind"] == "ConfigMap"}
-        if still_mounted := await retire_configs(owner, current):
-            retiring_configs[key] = still_mounted
-    if await kube.serves("PrometheusRule"):
-        await kube.apply(slo_rule(owner, spec))
-    wanted = {r.name for r in spec.regions}
-    if deployed_regions.get(key, set()) - wanted:
-        if removed := await prune_regions(owner, wanted):
-            logger.info(f"removed regions no longer in the spec: {', '.join(sorted(removed))}")
-        deployed_regions[key] &= wanted
-    # The status has one writer, the autoscaler: it reports this generation as observed
-    # together with the conditions, in one write rather than two.
-    applied_generations[key] = int(body.metadata.get("generation", 0))
-
-
-def slo_rule(owner: Owner, spec: VoiceAgentSpec) -> dict[str, Any]:
-    """The VoiceAgent's SLO recording rules and burn-rate alerts as a PrometheusRule."""
-    slo = SLOInput(
-        voice_to_voice_seconds=spec.slo.voice_to_voice_seconds,
-        voice_to_voice_objective=spec.slo.voice_to_voice_objective,
-        session_success_objective=spec.slo.session_success_objective,
-    )
-    rule = prometheus_rule(
-        owner.namespace, owner.name, slo, agent_label=spec.agent_name or owner.name
-    )
-    rule["metadata"]["ownerReferences"] = [owner.reference()]
-    return rule
-
-
-def _replicas(status: Any, region: RegionSpec) -> int:
-    replicas = current_replicas(status, region.name, region.min_replicas)
-    return max(region.min_replicas, min(region.max_replicas, replicas))
-
-
-async def retire_configs(owner: Owner, current: set[str]) -> set[str]:
-    """Delete the VoiceAgent's earlier worker configurations that no pod mounts any more, a
-    draining one included; return those still mounted (the autoscaler deletes each once its
-    last pod is gone, and all go with the VoiceAgent)."""
-    selector = f"voicefleet.io/agent={owner.name}"
-    configs, pods = await asyncio.gather(
-        kube.list("ConfigMap", owner.namespace, selector),
-        kube.list("Pod", owner.namespace, selector),
-    )
-    mounted = {config_in_use(pod) for pod in pods}
-    earlier = {c["metadata"]["name"] for c in configs} - current
-    await asyncio.gather(
-        *(kube.delete("ConfigMap", owner.namespace, name) for name in earlier - mounted)
-    )
-    return {name for name in earlier if name in mounted}
-
-
-async def prune_regions(owner: Owner, keep: set[str]) -> set[str]:
-    """Delete the objects of regions that left the spec; return their names."""
-    removed: set[str] = set()
-    for kind in OWNED_KINDS:
-        for item in await kube.list(kind, owner.namespace, f"voicefleet.io/agent={owner.name}"):
-            region = item["metadata"].get("labels", {}).get("voicefleet.io/region")
-            if region and region not in keep:
-                await kube.delete(kind, owner.namespace, item["metadata"]["name"])
-                removed.add(region)
-    return removed
+            await reconciling.reconcile(state, body, status, logger)

@@ -15,11 +15,10 @@ from kubernetes import client
 from kubernetes import config as kube_config
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-# Importing these modules registers their kopf handlers.
 from voicefleet_agent.pricing import Pricing
-from voicefleet_operator import handlers
-from voicefleet_operator.autoscaler import collectors
-from voicefleet_operator.livekit_load import receive_webhook
+from voicefleet_operator import handlers  # noqa: F401 - importing it registers the handlers
+from voicefleet_operator.livekit_load import Collectors, receive_webhook
+from voicefleet_operator.state import Launch
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -51,8 +50,9 @@ def load_pricing(path: Path | None) -> Pricing:
         raise SystemExit(f"voicefleet-operator: --pricing-file {path}: {error}") from None
 
 
-async def serve_http(host: str, port: int) -> web.AppRunner:
-    """The operator's own endpoint: metrics, liveness and LiveKit webhooks."""
+async def serve_http(host: str, port: int, collectors: Collectors) -> web.AppRunner:
+    """The operator's own endpoint: metrics, liveness and LiveKit webhooks (for the
+    `collectors` the autoscaling loop polls)."""
 
     async def metrics(_: web.Request) -> web.Response:
         body = generate_latest()
@@ -89,14 +89,14 @@ def _quiet_watch_successes(record: logging.LogRecord) -> bool:
     return not record.getMessage().startswith("Handler 'track' succeeded")
 
 
-def load_kubernetes_config() -> None:
+def load_kubernetes_config() -> client.Configuration:
     # A configuration of our own: kopf's login replaces the client library's global default.
     configuration = client.Configuration()
     try:
         kube_config.load_incluster_config(client_configuration=configuration)
     except kube_config.ConfigException:
         kube_config.load_kube_config(client_configuration=configuration)
-    handlers.kube.use(configuration)
+    return configuration
 
 
 def operator_settings() -> kopf.OperatorSettings:
@@ -109,7 +109,7 @@ def operator_settings() -> kopf.OperatorSettings:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    handlers.shared.pricing = load_pricing(args.pricing_file)
+    pricing = load_pricing(args.pricing_file)
     kopf.configure(
         log_format=kopf.LogFormat.JSON,
         verbose=args.log_level == "debug",
@@ -117,16 +117,20 @@ def main(argv: list[str] | None = None) -> None:
     )
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     logging.getLogger("kopf.objects").addFilter(_quiet_watch_successes)
-    load_kubernetes_config()
+    configuration = load_kubernetes_config()
 
     async def run() -> None:
-        runner = await serve_http(args.metrics_host, args.metrics_port)
+        # Made on the event loop they poll from; the startup handler hands them to the loop.
+        collectors = Collectors()
+        launch = Launch(configuration, pricing, collectors)
+        runner = await serve_http(args.metrics_host, args.metrics_port, collectors)
         try:
             await kopf.operator(
                 standalone=True,
                 clusterwide=not args.namespace,
                 namespaces=args.namespace,
                 settings=operator_settings(),
+                memo=kopf.Memo(launch=launch),
             )
         finally:
             await runner.cleanup()

@@ -38,11 +38,23 @@ def clamp(replicas: int, region: RegionSpec) -> int:
     return max(region.min_replicas, min(region.max_replicas, replicas))
 
 
+@dataclass(frozen=True)
+class Floor:
+    """The scale-down window's floor: no fewer than `replicas` workers before `until` (wall
+    clock seconds, comparable between operator processes)."""
+
+    replicas: int
+    until: float
+
+
 @dataclass
 class Stabilizer:
     """Recent recommendations of one region, for the HPA-style windows."""
 
     history: deque[tuple[float, int]] = field(default_factory=deque)
+    inherited: Floor | None = None
+    """The floor an earlier operator process left in status: its window, which this process
+    has no history of, holds until it expires."""
 
     def decide(
         self,
@@ -62,6 +74,8 @@ class Stabilizer:
             target = min(current + scaling.max_scale_up_step, min(window, default=target))
         elif target < current:
             window = self._window(now, scaling.scale_down_stabilization_seconds)
+            if self.inherited is not None and now < self.inherited.until:
+                window.append(self.inherited.replicas)
             target = max(current - scaling.max_scale_down_step, max(window, default=target))
         target = clamp(target, region)
         return Decision(target, _reason(demand, target, current, scaling))
@@ -73,6 +87,22 @@ class Stabilizer:
         )
         while self.history and self.history[0][0] < now - horizon:
             self.history.popleft()
+
+    def floor(self, now: float, scaling: ScalingSpec, minimum: int) -> Floor | None:
+        """What a successor process must not scale down below, and until when: the highest
+        recommendation of the scale-down window, held until the last recommendation above
+        `minimum` leaves the window (never shorter than the window would hold: one floor
+        stands in for the window's steps). None when the window holds nothing above it."""
+        seconds = scaling.scale_down_stabilization_seconds
+        above = [(at, r) for at, r in self.history if at >= now - seconds and r > minimum]
+        inherited = self.inherited
+        floors = [inherited] if inherited and now < inherited.until else []
+        if above:
+            floors.append(Floor(max(r for _, r in above), max(at for at, _ in above) + seconds))
+        floors = [f for f in floors if f.replicas > minimum]
+        if not floors:
+            return None
+        return Floor(max(f.replicas for f in floors), max(f.until for f in floors))
 
     def _window(self, now: float, seconds: int) -> list[int]:
         return [replicas for at, replicas in self.history if at >= now - seconds]

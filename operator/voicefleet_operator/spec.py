@@ -556,6 +556,10 @@ class RegionStatus(Model):
     """When desiredReplicas last changed (RFC 3339)."""
     last_scale_reason: str | None = None
     """Why desiredReplicas last changed."""
+    scale_down_floor: int | None = None
+    """Workers the scale-down stabilization window holds until scaleDownFloorExpiry."""
+    scale_down_floor_expiry: str | None = None
+    """When the window's floor stops holding (RFC 3339): an operator that restarts keeps it."""
 
 
 class VoiceAgentStatus(Model):

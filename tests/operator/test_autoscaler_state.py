@@ -6,11 +6,13 @@ import asyncio
 
 import prometheus_client
 import pytest
+from kubernetes import client
 
-from voicefleet_operator import autoscaler as autoscaling
-from voicefleet_operator.autoscaler import Autoscaler, Indexes, Tracked
+from voicefleet_operator.autoscaler import Autoscaler, Tracked
+from voicefleet_operator.kube import Kube
 from voicefleet_operator.livekit_load import Endpoint
 from voicefleet_operator.spec import RegionSpec
+from voicefleet_operator.state import FleetState, Indexes
 
 from ..helpers import voice_agent
 
@@ -25,12 +27,12 @@ async def test_a_voiceagent_deleted_while_its_tick_awaits_leaves_no_series(
         await secret_read.wait()
         raise LookupError("Secret not found")
 
-    monkeypatch.setattr(autoscaling, "endpoint_for", slow_endpoint)
     body = voice_agent("deleted-mid-tick", "state")
     body["metadata"].update(uid="0f6c2a52", generation=1)
     body["status"] = {"observedGeneration": 1}
-    scaler = Autoscaler()
-    scaler.indexes = Indexes({}, {}, {})  # kopf's indexes are mappings
+    indexes = Indexes({}, {}, {})  # kopf's indexes are mappings
+    scaler = Autoscaler(FleetState(Kube(client.Configuration()), indexes))
+    monkeypatch.setattr(scaler.state.credentials, "endpoint", slow_endpoint)
     key = ("state", "deleted-mid-tick")
     scaler.agents[key] = Tracked.of(body)  # a plain watch body
 
@@ -41,4 +43,4 @@ async def test_a_voiceagent_deleted_while_its_tick_awaits_leaves_no_series(
     await tick
 
     assert 'agent="deleted-mid-tick"' not in prometheus_client.generate_latest().decode()
-    assert not [k for k in [*scaler.applied, *autoscaling.stabilizers] if k[:2] == key]
+    assert not [k for k in [*scaler.state.applied, *scaler.state.stabilizers] if k[:2] == key]

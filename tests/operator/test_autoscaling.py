@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -168,13 +170,15 @@ def busy_marks(cluster: LocalCluster, deployment: str) -> dict[str, tuple[str | 
 
 
 def apply_with_worker_metrics(
-    cluster: LocalCluster, livekit: LiveKitServer, name: str
+    cluster: LocalCluster, livekit: LiveKitServer, name: str, **scaling: Any
 ) -> WorkerMetrics:
-    """A scaling VoiceAgent (agent name `<name>-agent`) whose workers' loads the returned
-    WorkerMetrics serves; the first test created the LiveKit Secret."""
+    """A scaling VoiceAgent (agent name `<name>-agent`, `scaling` fields replaced) whose
+    workers' loads the returned WorkerMetrics serves; the first test created the LiveKit
+    Secret."""
     cluster.kubectl("get", "secret", "lk-main", "-n", NS)
     workers = WorkerMetrics(free_port())
     manifest = scaling_agent(name, livekit, "lk-main")
+    manifest["spec"]["scaling"].update(scaling)
     manifest["spec"]["agentName"] = f"{name}-agent"
     manifest["spec"]["observability"] = {"metricsPort": workers.port}
     cluster.kubectl("apply", "-f", "-", input=json.dumps(manifest))
@@ -373,3 +377,52 @@ async def test_region_gauges_follow_the_fleet_and_leave_with_it(
 
     cluster.kubectl("delete", "voiceagent", "gauged", "-n", NS)
     await asyncio.to_thread(eventually, lambda: 'agent="gauged"' not in _read(operator.metrics_url))
+
+
+async def test_a_restarted_operator_waits_out_the_scale_down_window_it_inherits(
+    cluster: LocalCluster, namespace: str, operator: RunningOperator, livekit: LiveKitServer
+) -> None:
+    """Callers leave while the operator is down: the new process has no history of the two
+    workers it was asked for, yet holds them until the window persisted in status expires."""
+    workers = apply_with_worker_metrics(
+        cluster, livekit, "window", scaleDownStabilizationSeconds=20
+    )
+    callers = [await join_call(livekit, f"window-{i}", "window-agent") for i in range(2)]
+    try:
+        await asyncio.to_thread(
+            eventually, lambda: deployment_replicas(cluster, "window-local") == 2, 30
+        )
+        await asyncio.to_thread(
+            eventually, lambda: status(cluster, "window")["regions"][0].get("scaleDownFloor") == 2
+        )
+        for pod in await asyncio.to_thread(
+            eventually, lambda: (p := running_pods(cluster, "window-local")) and len(p) == 2 and p
+        ):
+            workers.serve(pod["status"]["podIP"], 0)  # idle: nothing but the window holds them
+        operator.process.stop()
+    finally:
+        for caller in callers:
+            await caller.disconnect()
+    try:
+        expiry = status(cluster, "window")["regions"][0]["scaleDownFloorExpiry"]
+        operator.process.start()
+        # The new process has seen the callers gone (and written it), and still holds two.
+        region = await asyncio.to_thread(
+            eventually,
+            lambda: (r := status(cluster, "window")["regions"][0])["activeSessions"] == 0 and r,
+            30,
+        )
+        left = datetime.fromisoformat(expiry.replace("Z", "+00:00")).timestamp() - time.time()
+        assert left > 0, "the window expired before the new process decided: test too slow"
+        assert region["desiredReplicas"] == 2
+        assert deployment_replicas(cluster, "window-local") == 2
+        # Once the window has passed, down to the one idle worker wanted.
+        await asyncio.to_thread(
+            eventually, lambda: deployment_replicas(cluster, "window-local") == 1, left + 30
+        )
+        gone = status(cluster, "window")["regions"][0]
+        assert "scaleDownFloor" not in gone
+    finally:
+        if not operator.process.running:
+            operator.process.start()
+        workers.close()
