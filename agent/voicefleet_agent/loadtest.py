@@ -233,17 +233,21 @@ def wav_bytes(pcm: bytes, rate: int = SAMPLE_RATE) -> bytes:
     return buffer.getvalue()
 
 
-def caller_token(options: LoadTestOptions, room: str, identity: str) -> str:
-    """A join token whose room configuration dispatches the agent by name."""
-    return (
+def caller_token(
+    options: LoadTestOptions, room: str, identity: str, *, dispatch: bool = True
+) -> str:
+    """A join token whose room configuration dispatches the agent by name; without `dispatch`,
+    one that joins a call already going, as an invited caller's does."""
+    token = (
         api.AccessToken(options.api_key, options.api_secret)
         .with_identity(identity)
         .with_grants(api.VideoGrants(room_join=True, room=room))
-        .with_room_config(
+    )
+    if dispatch:
+        token = token.with_room_config(
             api.RoomConfiguration(agents=[api.RoomAgentDispatch(agent_name=options.agent_name)])
         )
-        .to_jwt()
-    )
+    return token.to_jwt()
 
 
 @dataclass

@@ -28,6 +28,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from voicefleet_agent.call_limits import CallLimits
 from voicefleet_agent.config import AgentConfig
 from voicefleet_agent.custom import build_agent
+from voicefleet_agent.floor import TRANSCRIPT_SECONDS, Floor, FloorSwitch
 from voicefleet_agent.health import HealthServer
 from voicefleet_agent.logs import install_redaction
 from voicefleet_agent.main import CONFIG_VARIABLE, PRELOAD_MODULES
@@ -188,7 +189,16 @@ async def entrypoint(ctx: JobContext) -> None:
     session.on("conversation_item_added", on_item)
     session.on("close", on_close)
     # Framework defaults publish both sides' transcripts on lk.transcription (interim and
-    # final) and the agent's state attribute; the session closes when the caller leaves.
+    # Several callers may share the room: the session listens to whoever has the floor, and
+    # closes (as the framework does for one caller) only when the last one leaves.
+    turn = state.config.pipeline.turn
+    floor = Floor(
+        grace=turn.min_endpointing_delay_seconds,
+        settle=turn.max_endpointing_delay_seconds + TRANSCRIPT_SECONDS,
+    )
+    floor_switch = FloorSwitch(ctx.room, session, floor)
+    floor_switch.attach()
+    # final) and the agent's state attribute, each caller's under their own identity.
     # Unless the config allows it, no participant may drive the session remotely: the
     # framework's default would show any caller the instructions and let it mute the agent.
     await session.start(
@@ -203,6 +213,7 @@ async def entrypoint(ctx: JobContext) -> None:
         session_host=state.config.remote_session,
     )
     limits.start()
+    floor_switch.start()
 
 
 def worker_port(env: Mapping[str, str]) -> int:

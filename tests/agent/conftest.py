@@ -145,8 +145,16 @@ def worker_factory(
 
 
 @asynccontextmanager
-async def calling(livekit: LiveKitServer, agent_name: str, room: str) -> AsyncIterator[Caller]:
-    """A caller in `room` whose token dispatches `agent_name`, agent audio subscribed."""
+async def calling(
+    livekit: LiveKitServer,
+    agent_name: str,
+    room: str,
+    identity: str | None = None,
+    *,
+    dispatch: bool = True,
+) -> AsyncIterator[Caller]:
+    """A caller in `room` whose token dispatches `agent_name` (without `dispatch`: joins the
+    agent already there), agent audio subscribed."""
     options = LoadTestOptions(
         url=livekit.url,
         api_key=livekit.api_key,
@@ -154,12 +162,26 @@ async def calling(livekit: LiveKitServer, agent_name: str, room: str) -> AsyncIt
         agent_name=agent_name,
     )
     caller = Caller()
+    token = caller_token(options, room, identity or f"caller-{room}", dispatch=dispatch)
     try:
-        await caller.join(livekit.url, caller_token(options, room, f"caller-{room}"))
+        await caller.join(livekit.url, token)
         await caller.wait_for_agent(20)
         yield caller
     finally:
         await caller.leave()
+
+
+async def answer(caller: Caller, pcm: bytes, within: float = 20) -> tuple[float, float, float]:
+    """Speak and wait for the whole reply: (end of speech, first heard, last heard)."""
+    ended = await caller.speak(pcm)
+    heard = await caller.wait_audible_after(ended, within)
+    last = await caller.wait_agent_silent(1.0, within * 2)
+    return ended, heard, last
+
+
+def agent_finals(caller: Caller) -> list[str]:
+    me = caller.room.local_participant.identity
+    return [t.text for t in caller.transcripts if t.final and t.identity != me]
 
 
 async def eventually(check: Callable[[], Any], within: float = 15, what: str = "") -> Any:

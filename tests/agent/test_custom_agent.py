@@ -15,9 +15,8 @@ from typing import Any
 import yaml
 from livekit.agents import Agent
 
-from tests.agent.conftest import AgentWorker, calling, eventually
+from tests.agent.conftest import AgentWorker, agent_finals, answer, calling, eventually
 from tests.agent.test_tools_e2e import finals, said, warm_up
-from tests.agent.test_worker import agent_finals, answer
 from voicefleet_agent.config import AgentConfig
 from voicefleet_agent.custom import build_agent
 from voicefleet_agent.loadtest import Caller, utterance_pcm

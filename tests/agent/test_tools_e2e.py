@@ -10,8 +10,15 @@ from typing import Any
 
 import pytest
 
-from tests.agent.conftest import AgentWorker, calling, eventually, pipeline_config
-from tests.agent.test_worker import OFFLINE, agent_finals, answer, spans_of
+from tests.agent.conftest import (
+    AgentWorker,
+    agent_finals,
+    answer,
+    calling,
+    eventually,
+    pipeline_config,
+)
+from tests.agent.test_worker import OFFLINE, spans_of
 from tests.agent.tool_server import ToolServer
 from voicefleet_agent.loadtest import Caller, utterance_pcm
 from voicefleet_devstack.livekit import LiveKitServer

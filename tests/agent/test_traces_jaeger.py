@@ -14,8 +14,7 @@ from voicefleet_agent.tracing import SERVICE_NAME
 from voicefleet_devstack.jaeger import Jaeger
 from voicefleet_devstack.livekit import LiveKitServer
 
-from .conftest import AgentWorker, calling, eventually, pipeline_config
-from .test_worker import answer
+from .conftest import AgentWorker, answer, calling, eventually, pipeline_config
 
 AGENT = "vf-jaeger"
 # Distinct simulated delays, so each span's duration shows it timed its own stage.

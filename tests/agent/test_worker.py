@@ -24,6 +24,8 @@ from livekit.protocol.agent_pb import agent_session as agent_pb
 
 from tests.agent.conftest import (
     AgentWorker,
+    agent_finals,
+    answer,
     calling,
     eventually,
     http_get,
@@ -72,14 +74,6 @@ def offline_worker(
         observability={"otlpEndpoint": otlp_receiver.url},
     )
     return worker_factory(config)
-
-
-async def answer(caller: Caller, pcm: bytes, within: float = 20) -> tuple[float, float, float]:
-    """Speak and wait for the whole reply: (end of speech, first heard, last heard)."""
-    ended = await caller.speak(pcm)
-    heard = await caller.wait_audible_after(ended, within)
-    last = await caller.wait_agent_silent(1.0, within * 2)
-    return ended, heard, last
 
 
 def first_pause(audible: list[float], *, after: float, gap: float) -> float | None:
@@ -502,8 +496,3 @@ def on_disconnect(caller: Caller) -> list[float]:
     times: list[float] = []
     caller.room.on("disconnected", lambda *_: times.append(time.monotonic()))
     return times
-
-
-def agent_finals(caller: Caller) -> list[str]:
-    me = caller.room.local_participant.identity
-    return [t.text for t in caller.transcripts if t.final and t.identity != me]

@@ -6,6 +6,10 @@
  * `room_config.agents[0].agent_name`. Protobuf JSON allows either snake_case or camelCase
  * names, so both are read. Fields the server decides (room, identity, metadata, room limits)
  * are refused by name rather than ignored, so a client never believes it chose them.
+ *
+ * Two more requests concern invites: `invite_with_token` (the caller's own participant token)
+ * asks for an invite code to the caller's room, and `invite_code` exchanges a code for a token
+ * to the room it names.
  */
 
 import { NAME_PATTERN, NAME_RULE } from "./config.ts";
@@ -17,9 +21,19 @@ export interface TokenRequest {
   readonly agentName?: string;
   /** Display name shown to others in the room; the identity always comes from the sign-in. */
   readonly participantName?: string;
+  /** Join the room of this invite code instead of starting a call. */
+  readonly inviteCode?: string;
+  /** Ask for an invite code to the room of this participant token (the caller's own). */
+  readonly inviteWithToken?: string;
 }
 
-const ACCEPTED = ["agentName", "participant_name", "room_config"];
+const ACCEPTED = [
+  "agentName",
+  "participant_name",
+  "room_config",
+  "invite_code",
+  "invite_with_token",
+];
 
 /** Fields of the standard request that only the server sets, with the reason given back. */
 const REFUSED: Record<string, string> = {
@@ -129,11 +143,28 @@ function validateFields(body: Record<string, unknown>): TokenRequest {
       throw badRequest(
         `unknown field ${
           shown(key)
-        }: only agentName, participant_name and room_config are accepted`,
+        }: only agentName, participant_name, room_config, invite_code and invite_with_token are accepted`,
       );
     }
     if (fields.has(name)) throw badRequest(`field ${shown(key)} is given twice`);
     fields.set(name, raw);
+  }
+  if (fields.has("invite_with_token")) {
+    if (fields.size > 1) {
+      throw badRequest("invite_with_token asks for an invite code and takes no other field");
+    }
+    return { inviteWithToken: nonEmpty(fields.get("invite_with_token"), "invite_with_token") };
+  }
+  if (fields.has("invite_code")) {
+    if (fields.has("agentName") || fields.has("room_config")) {
+      throw badRequest(
+        "invite_code joins the agent already in the invite's room: agentName and room_config are not accepted with it",
+      );
+    }
+    return {
+      inviteCode: nonEmpty(fields.get("invite_code"), "invite_code"),
+      participantName: displayName(fields.get("participant_name")),
+    };
   }
   const direct = optionalName(fields.get("agentName"), "agentName");
   const configured = roomConfigAgent(fields.get("room_config"));
@@ -144,6 +175,13 @@ function validateFields(body: Record<string, unknown>): TokenRequest {
     agentName: direct ?? configured,
     participantName: displayName(fields.get("participant_name")),
   };
+}
+
+function nonEmpty(raw: unknown, field: string): string {
+  if (typeof raw !== "string" || raw.trim() === "") {
+    throw badRequest(`${field} must be a non-empty string`);
+  }
+  return raw.trim();
 }
 
 function optionalName(raw: unknown, field: string): string | undefined {

@@ -8,6 +8,9 @@ export const DEFAULT_AGENT_NAME = "voicefleet-demo";
 export const DEFAULT_TTL_SECONDS = 600;
 /** Tokens never outlive 15 minutes; a leaked token is only useful briefly. */
 export const MAX_TTL_SECONDS = 900;
+export const DEFAULT_INVITE_TTL_SECONDS = 300;
+/** A dedicated invite secret must be at least this long to be worth more than none. */
+export const MIN_INVITE_SECRET_LENGTH = 32;
 /** Supabase puts this audience in every signed-in user's access token. */
 export const DEFAULT_AUDIENCE = "authenticated";
 
@@ -30,6 +33,8 @@ export interface AuthSettings {
 
 /** What LiveKit enforces on a room created by one of our tokens. */
 export interface RoomSettings {
+  /** Callers one room may hold: the one who started the call and those they invited. */
+  readonly maxCallers: number;
   readonly maxParticipants: number;
   readonly emptyTimeoutSeconds: number;
   readonly departureTimeoutSeconds: number;
@@ -52,6 +57,13 @@ export interface ProxySettings {
   readonly header: string;
 }
 
+/** Invite codes that let callers into a call already going; off while maxCallers is 1. */
+export interface InviteSettings {
+  readonly ttlSeconds: number;
+  /** INVITE_SECRET; null signs codes with a key derived from the LiveKit API secret. */
+  readonly secret: string | null;
+}
+
 export interface Config {
   /** Null when any LiveKit variable is missing or invalid; see `problems`. */
   readonly livekit: LiveKitSettings | null;
@@ -61,6 +73,7 @@ export interface Config {
   readonly agentNames: readonly string[];
   readonly tokenTtlSeconds: number;
   readonly room: RoomSettings;
+  readonly invites: InviteSettings;
   readonly limits: LimitSettings;
   readonly proxy: ProxySettings;
   /** Exact origins such as https://app.example.com; empty refuses every cross-origin request. */
@@ -91,12 +104,13 @@ export function loadConfig(env: Env): Config {
     allowGuests,
     agentNames: readAgentNames(env, problems),
     tokenTtlSeconds,
-    room: {
-      // One caller and one agent, plus one seat so a replacement agent can join while a failed
-      // one is still being timed out.
-      maxParticipants: number("ROOM_MAX_PARTICIPANTS", 3, 2),
-      emptyTimeoutSeconds: number("ROOM_EMPTY_TIMEOUT_SECONDS", 60, 1),
-      departureTimeoutSeconds: number("ROOM_DEPARTURE_TIMEOUT_SECONDS", 10, 1),
+    room: readRoom(env, problems),
+    invites: {
+      ttlSeconds: Math.min(
+        number("INVITE_TTL_SECONDS", DEFAULT_INVITE_TTL_SECONDS, 1),
+        MAX_TTL_SECONDS,
+      ),
+      secret: readInviteSecret(env, problems),
     },
     limits: {
       windowSeconds: number("RATE_LIMIT_WINDOW_SECONDS", 60, 1),
@@ -114,6 +128,37 @@ export function loadConfig(env: Env): Config {
   };
   // Read last, so that any mistake anywhere keeps the function from minting tokens.
   return { ...config, livekit: problems.length === 0 ? livekit : null };
+}
+
+/**
+ * The callers, the agent, and one seat so a replacement agent can join while a failed one is
+ * still being timed out: ROOM_MAX_PARTICIPANTS defaults to ROOM_MAX_CALLERS + 2.
+ */
+function readRoom(env: Env, problems: string[]): RoomSettings {
+  const maxCallers = readInteger(env, "ROOM_MAX_CALLERS", 1, 1, problems);
+  const maxParticipants = readInteger(env, "ROOM_MAX_PARTICIPANTS", maxCallers + 2, 2, problems);
+  if (maxParticipants < maxCallers + 1) {
+    problems.push(
+      `ROOM_MAX_PARTICIPANTS must leave a seat for the agent: at least ROOM_MAX_CALLERS + 1 (${
+        maxCallers + 1
+      })`,
+    );
+  }
+  return {
+    maxCallers,
+    maxParticipants,
+    emptyTimeoutSeconds: readInteger(env, "ROOM_EMPTY_TIMEOUT_SECONDS", 60, 1, problems),
+    departureTimeoutSeconds: readInteger(env, "ROOM_DEPARTURE_TIMEOUT_SECONDS", 10, 1, problems),
+  };
+}
+
+function readInviteSecret(env: Env, problems: string[]): string | null {
+  const secret = value(env, "INVITE_SECRET");
+  if (secret === undefined) return null;
+  if (secret.length < MIN_INVITE_SECRET_LENGTH) {
+    problems.push(`INVITE_SECRET must be at least ${MIN_INVITE_SECRET_LENGTH} characters`);
+  }
+  return secret;
 }
 
 function value(env: Env, name: string): string | undefined {

@@ -481,10 +481,12 @@ Deno.test("loadConfig applies the documented defaults", () => {
   assert.equal(cfg.tokenTtlSeconds, 600);
   assert.deepEqual(cfg.corsAllowedOrigins, []);
   assert.deepEqual(cfg.room, {
+    maxCallers: 1,
     maxParticipants: 3,
     emptyTimeoutSeconds: 60,
     departureTimeoutSeconds: 10,
   });
+  assert.deepEqual(cfg.invites, { ttlSeconds: 300, secret: null });
   assert.deepEqual(cfg.limits, {
     windowSeconds: 60,
     perIdentity: 10,

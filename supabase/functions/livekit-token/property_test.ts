@@ -1,7 +1,7 @@
 /**
  * Property-based tests with random bodies, headers and tokens: the function never answers
- * 5xx to bad input, never hands out a token without a valid caller, and every refusal is
- * exactly one JSON error.
+ * 5xx to bad input, never hands out a token without a valid caller, never lets anyone into a
+ * room they were not invited to, and every refusal is exactly one JSON error.
  */
 
 import assert from "node:assert/strict";
@@ -9,6 +9,7 @@ import fc from "fast-check";
 import { createHandler, type Handler, loadConfig } from "./index.ts";
 import {
   BASE_ENV,
+  dispatchedAgents,
   ENDPOINT,
   from,
   JwksServer,
@@ -45,9 +46,25 @@ const FIELDS = [
   "participant_attributes",
   "agents",
   "agent_name",
+  "invite_code",
+  "inviteCode",
+  "invite_with_token",
+  "inviteWithToken",
   "__proto__",
   "constructor",
 ];
+
+/** Participant tokens and invite codes, real and broken, to put in invite fields. */
+interface Invites {
+  /** Every value worth sending as an invite code or a participant token. */
+  readonly values: string[];
+  /** Rooms of real invites, with who invited: the only rooms a token without an agent is for. */
+  readonly rooms: Map<string, string>;
+  /** The room of USER's call: the only room USER may be given invites to. */
+  readonly userRoom: string;
+}
+
+const FRIEND = "0e7d9c31-8a4b-4f2e-b6d1-2c3b4a5d6e7f";
 
 /** The project's published signing key. */
 const keys = { es: await keyPair("ES256", "prop-es") };
@@ -96,6 +113,41 @@ async function credentials(issuer: string): Promise<Credential[]> {
     { label: "tampered", token: flipped, proves: "invalid" },
   ];
 }
+/** A call of USER and one of FRIEND, each with an invite; then broken copies of each. */
+async function invites(handler: Handler, issuer: string): Promise<Invites> {
+  const ask = async (sub: string, fields?: Record<string, string>) => {
+    const jwt = await userJwt({ iss: issuer, sub });
+    const res = await handler(
+      new Request(ENDPOINT, {
+        method: "POST",
+        headers: { authorization: `Bearer ${jwt}`, "content-type": "application/json" },
+        body: JSON.stringify(fields ?? {}),
+      }),
+    );
+    assert.equal(res.status, 200, await res.clone().text());
+    return await res.json() as Record<string, string>;
+  };
+  const mine = await ask(USER);
+  const theirs = await ask(FRIEND);
+  const myCode = (await ask(USER, { invite_with_token: mine.participantToken })).inviteCode;
+  const theirCode = (await ask(FRIEND, { invite_with_token: theirs.participantToken })).inviteCode;
+  const broken = (text: string) => text.slice(0, -3) + (text.endsWith("AAA") ? "BBB" : "AAA");
+  return {
+    values: [
+      mine.participantToken,
+      theirs.participantToken,
+      myCode,
+      theirCode,
+      broken(myCode),
+      broken(theirCode),
+      broken(mine.participantToken),
+      `v1.${theirCode.split(".")[1]}.${myCode.split(".")[2]}`,
+    ],
+    rooms: new Map([[mine.roomName, USER], [theirs.roomName, FRIEND]]),
+    userRoom: mine.roomName,
+  };
+}
+
 function base64(text: string): string {
   return btoa(String.fromCharCode(...new TextEncoder().encode(text)));
 }
@@ -123,12 +175,40 @@ interface Attempt {
   readonly extra: ReadonlyArray<readonly [string, string]>;
 }
 
+/** Mostly nothing, sometimes a value. */
+function rarely<T>(arb: fc.Arbitrary<T>): fc.Arbitrary<T | undefined> {
+  return fc.oneof({ arbitrary: fc.constant(undefined), weight: 3 }, arb);
+}
+
+/** An invite request or a join by invite, well-formed more often than random objects are. */
+function invitingArb(invited: Invites): fc.Arbitrary<string> {
+  return fc.record(
+    {
+      field: fc.constantFrom("invite_code", "inviteCode", "invite_with_token", "inviteWithToken"),
+      value: fc.oneof(
+        { arbitrary: fc.constantFrom(...invited.values), weight: 4 },
+        fc.jsonValue({ maxDepth: 1 }),
+        fc.string({ maxLength: 600 }),
+      ),
+      name: rarely(fc.constantFrom("Bo", "", "voicefleet-demo")),
+      extra: rarely(fc.constantFrom("agentName", "room_name", "invite_code")),
+    },
+  ).map(({ field, value, name, extra }) =>
+    JSON.stringify({
+      [field]: value,
+      ...(name === undefined ? {} : { participant_name: name }),
+      ...(extra === undefined ? {} : { [extra]: name ?? "voicefleet-demo" }),
+    })
+  );
+}
+
 /** Often-plausible requests, so that both tokens and every kind of refusal come up. */
-function attemptArb(pool: Credential[]): fc.Arbitrary<Attempt> {
+function attemptArb(pool: Credential[], invited: Invites): fc.Arbitrary<Attempt> {
   const weighted = <T>(likely: fc.Arbitrary<T>, unlikely: fc.Arbitrary<T>) =>
     fc.oneof({ arbitrary: likely, weight: 4 }, { arbitrary: unlikely, weight: 1 });
   const value = fc.oneof(
     fc.jsonValue({ maxDepth: 3 }),
+    { arbitrary: fc.constantFrom(...invited.values), weight: 2 },
     fc.constantFrom("voicefleet-demo", "sales", "", "a.b", "x".repeat(65), "Ada"),
     fc.record({
       agents: fc.array(
@@ -142,9 +222,11 @@ function attemptArb(pool: Credential[]): fc.Arbitrary<Attempt> {
   );
   const key = weighted(fc.constantFrom(...FIELDS), fc.string({ maxLength: 12 }));
   const object = fc.dictionary(key, value, { maxKeys: 3 }).map((o) => JSON.stringify(o));
+  const inviting = invitingArb(invited);
   const body = fc.oneof(
     { arbitrary: fc.constantFrom(null, "", "{}"), weight: 3 },
     { arbitrary: object, weight: 4 },
+    { arbitrary: inviting, weight: 3 },
     fc.json({ maxDepth: 3 }),
     fc.string({ maxLength: 200 }),
     fc.uint8Array({ maxLength: 200 }).map((bytes) => bytes.slice()),
@@ -209,7 +291,8 @@ async function checkAnswer(
   req: Request,
   res: Response,
   allowGuests: boolean,
-): Promise<number> {
+  invited: Invites,
+): Promise<Outcome> {
   assert.ok(
     res.status < 500,
     `HTTP ${res.status} for ${JSON.stringify(a).slice(0, 300)}: ${await res.clone().text()}`,
@@ -223,9 +306,21 @@ async function checkAnswer(
   const body = await res.json() as Record<string, unknown>;
   if (res.status === 200) {
     assert.ok(entitled(a, req, allowGuests), `token for ${a.credential?.label ?? "no credential"}`);
+    if ("inviteCode" in body) {
+      // Only a caller with a lasting identity, and only to the room of their own token.
+      assert.ok(a.credential?.proves === "user" || a.credential?.proves === "anonymous");
+      assert.equal(body.roomName, invited.userRoom);
+      return "invite";
+    }
     const token = body as unknown as TokenBody;
     const claims = await verify(token.participantToken);
     assert.equal(claims.video?.room, token.roomName);
+    if (dispatchedAgents(claims).length === 0) {
+      const inviter = invited.rooms.get(token.roomName);
+      assert.ok(inviter !== undefined, `joined ${token.roomName} uninvited`);
+      assert.notEqual(claims.sub, inviter, "joined by one's own invite");
+      return "joined by invite";
+    }
     if (a.credential?.proves === "user" && req.headers.has("authorization")) {
       assert.equal(claims.sub, USER);
     }
@@ -238,16 +333,19 @@ async function checkAnswer(
   return res.status;
 }
 
-/** Statuses seen over a run, to prove the property was not checked on refusals alone. */
+/** A status, or what a 200 gave: an invite code, or a token to an invited caller's room. */
+type Outcome = number | "invite" | "joined by invite";
+
+/** Outcomes seen over a run, to prove the property was not checked on refusals alone. */
 class Seen {
-  readonly #counts = new Map<number, number>();
-  add(status: number): void {
-    this.#counts.set(status, (this.#counts.get(status) ?? 0) + 1);
+  readonly #counts = new Map<Outcome, number>();
+  add(outcome: Outcome): void {
+    this.#counts.set(outcome, (this.#counts.get(outcome) ?? 0) + 1);
   }
-  includes(...statuses: number[]): void {
+  includes(...outcomes: Outcome[]): void {
     const seen = Object.fromEntries(this.#counts);
-    for (const status of statuses) {
-      assert.ok(this.#counts.has(status), `never saw ${status}: ${JSON.stringify(seen)}`);
+    for (const outcome of outcomes) {
+      assert.ok(this.#counts.has(outcome), `never saw ${outcome}: ${JSON.stringify(seen)}`);
     }
   }
 }
@@ -256,6 +354,7 @@ async function withKeySet(
   run: (
     serve: (allowGuests: boolean, limits: boolean) => Handler,
     pool: Credential[],
+    invited: Invites,
   ) => Promise<void>,
 ) {
   const jwks = new JwksServer([keys.es]);
@@ -270,12 +369,13 @@ async function withKeySet(
         ALLOW_GUESTS: String(allowGuests),
         CORS_ALLOWED_ORIGINS: ORIGIN,
         LIVEKIT_AGENT_NAMES: "voicefleet-demo,sales",
+        ROOM_MAX_CALLERS: "3",
         ...(limits ? {} : NO_LIMITS),
       });
       assert.deepEqual(cfg.problems, []);
       return createHandler(cfg);
     };
-    await run(serve, pool);
+    await run(serve, pool, await invites(serve(false, false), issuer));
   } finally {
     await jwks.close();
   }
@@ -283,13 +383,15 @@ async function withKeySet(
 
 for (const allowGuests of [false, true]) {
   Deno.test(`random requests (guests ${allowGuests ? "on" : "off"}): no 5xx, no token without a caller, one JSON error`, async () => {
-    await withKeySet(async (serve, pool) => {
+    await withKeySet(async (serve, pool, invited) => {
       const handler = serve(allowGuests, false);
       const seen = new Seen();
       await fc.assert(
-        fc.asyncProperty(attemptArb(pool), async (attempt) => {
+        fc.asyncProperty(attemptArb(pool, invited), async (attempt) => {
           const req = request(attempt);
-          seen.add(await checkAnswer(attempt, req, await handler(req.clone()), allowGuests));
+          seen.add(
+            await checkAnswer(attempt, req, await handler(req.clone()), allowGuests, invited),
+          );
         }),
         { numRuns: 500 },
       );
@@ -298,18 +400,55 @@ for (const allowGuests of [false, true]) {
   });
 }
 
+Deno.test("random invite fields from signed-in callers: only invited rooms, no 5xx, one JSON error", async () => {
+  await withKeySet(async (serve, pool, invited) => {
+    const handler = serve(false, false);
+    const users = pool.filter((c) => c.proves === "user");
+    const attempt = fc.record({
+      credential: fc.oneof(
+        { arbitrary: fc.constantFrom(...users), weight: 4 },
+        fc.constantFrom(...pool),
+      ),
+      body: invitingArb(invited),
+    }).map(({ credential, body }): Attempt => ({
+      method: "POST",
+      credential,
+      scheme: "Bearer ",
+      body,
+      contentType: "application/json",
+      origin: null,
+      extra: [],
+    }));
+    const seen = new Seen();
+    await fc.assert(
+      fc.asyncProperty(attempt, async (a) => {
+        const req = request(a);
+        seen.add(await checkAnswer(a, req, await handler(req.clone()), false, invited));
+      }),
+      { numRuns: 400 },
+    );
+    seen.includes("invite", "joined by invite", 400, 401, 403, 409);
+  });
+});
+
 Deno.test("random requests under tight limits: refusals are 429 JSON with Retry-After", async () => {
-  await withKeySet(async (serve, pool) => {
+  await withKeySet(async (serve, pool, invited) => {
     const handler = serve(true, true);
     const seen = new Seen();
     await fc.assert(
       fc.asyncProperty(
-        attemptArb(pool),
+        attemptArb(pool, invited),
         fc.constantFrom("192.0.2.1", "192.0.2.2", "2001:db8::1"),
         async (attempt, address) => {
           const req = request(attempt);
           seen.add(
-            await checkAnswer(attempt, req, await handler(req.clone(), from(address)), true),
+            await checkAnswer(
+              attempt,
+              req,
+              await handler(req.clone(), from(address)),
+              true,
+              invited,
+            ),
           );
         },
       ),
