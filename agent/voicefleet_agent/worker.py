@@ -34,6 +34,7 @@ from voicefleet_agent.logs import install_redaction
 from voicefleet_agent.main import CONFIG_VARIABLE, PRELOAD_MODULES
 from voicefleet_agent.metrics import Labels, SessionMetrics, set_worker_state
 from voicefleet_agent.pipeline import Pipeline, build_pipeline, load_vad
+from voicefleet_agent.resume import RESUME_LINE, resumed
 from voicefleet_agent.tool_spec import header_variables
 from voicefleet_agent.tools import ToolClient, build_tools
 from voicefleet_agent.tracing import configure_tracing, record_stt_span
@@ -188,7 +189,6 @@ async def entrypoint(ctx: JobContext) -> None:
 
     session.on("conversation_item_added", on_item)
     session.on("close", on_close)
-    # Framework defaults publish both sides' transcripts on lk.transcription (interim and
     # Several callers may share the room: the session listens to whoever has the floor, and
     # closes (as the framework does for one caller) only when the last one leaves.
     turn = state.config.pipeline.turn
@@ -198,6 +198,7 @@ async def entrypoint(ctx: JobContext) -> None:
     )
     floor_switch = FloorSwitch(ctx.room, session, floor)
     floor_switch.attach()
+    # Framework defaults publish both sides' transcripts on lk.transcription (interim and
     # final) and the agent's state attribute, each caller's under their own identity.
     # Unless the config allows it, no participant may drive the session remotely: the
     # framework's default would show any caller the instructions and let it mute the agent.
@@ -212,8 +213,10 @@ async def entrypoint(ctx: JobContext) -> None:
         ),
         session_host=state.config.remote_session,
     )
-    limits.start()
     floor_switch.start()
+    limits.start()
+    if resumed(ctx.job.metadata):
+        session.say(RESUME_LINE)
 
 
 def worker_port(env: Mapping[str, str]) -> int:

@@ -25,6 +25,8 @@ from livekit import api
 from prometheus_client import Counter as MetricCounter
 from prometheus_client import Histogram
 
+from voicefleet_operator.redispatch import Redispatcher, lost_agent
+
 log = logging.getLogger(__name__)
 TIMEOUT = aiohttp.ClientTimeout(total=5)
 SETTLE_SECONDS = 1.0
@@ -93,6 +95,9 @@ class Collector:
         self._joined: dict[str, tuple[set[str], float]] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._lk: api.LiveKitAPI | None = None
+        self._redispatcher = Redispatcher()
+        self._restoring: set[asyncio.Task[str]] = set()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"livekit-poll {self.endpoint.url}")
@@ -115,8 +120,14 @@ class Collector:
             identities.discard(event.participant.identity)
         if event.event == "room_finished":
             self._joined.pop(room, None)
+            self._redispatcher.forget(room)
         elif room:
             self._joined[room] = (identities, time.monotonic())
+        reason = lost_agent(event)
+        if reason is not None and self._lk is not None:
+            task = asyncio.create_task(self._redispatcher.restore(self._lk, room, reason))
+            self._restoring.add(task)
+            task.add_done_callback(self._restoring.discard)
         self.poke()
 
     def verifier(self) -> api.TokenVerifier:
@@ -126,6 +137,7 @@ class Collector:
         async with api.LiveKitAPI(
             self.endpoint.http_url, self.endpoint.api_key, self.endpoint.api_secret, timeout=TIMEOUT
         ) as lk:
+            self._lk = lk
             while True:
                 await self.poll(lk)
                 self._wake.clear()

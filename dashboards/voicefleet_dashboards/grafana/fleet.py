@@ -156,6 +156,21 @@ def livekit_rows(board: Board) -> None:
             ],
         ),
         timeseries_panel(
+            "Agents dispatched again",
+            "Agents lost mid-call (their worker died: OOM, node loss, a kill) in the last "
+            "hour, by how LiveKit saw them go and what the operator did: dispatched into the "
+            "room again, or skipped (another agent there, no caller left, given up after "
+            "repeated losses, LiveKit refused). One collector serves each endpoint for all "
+            "VoiceAgents, so this panel ignores the agent filters.",
+            units.Short,
+            [
+                query(
+                    f"sum by (reason, outcome) (increase({m.REDISPATCHES}[1h]))",
+                    "{{outcome}} ({{reason}})",
+                )
+            ],
+        ),
+        timeseries_panel(
             "Reconcile duration",
             "Median and 95th percentile of one VoiceAgent reconcile, across the operator "
             "(this metric has no namespace, agent or region label).",
