@@ -301,6 +301,11 @@ class Demo:
             **os.environ,
             "VITE_TOKEN_ENDPOINT": token_url(self.ports),
             "VITE_AGENT_NAME": AGENT,
+            # Keyless: no sign-in, whatever a frontend/.env says (empty values override it).
+            "VITE_SUPABASE_URL": "",
+            "VITE_SUPABASE_PUBLISHABLE_KEY": "",
+            "VITE_SUPABASE_ANON_KEY": "",
+            "VITE_ALLOW_GUESTS": "",
         }
         with (self.state / "frontend-build.log").open("w") as log:
             subprocess.run(

@@ -6,7 +6,7 @@
 // and exits 1 when a step does not happen in time. Progress goes to stderr. Every wait is
 // bounded. Uses the system's Chromium through playwright-core; it never downloads a browser.
 
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
@@ -14,7 +14,12 @@ import { chromium } from 'playwright-core';
 
 const USAGE = `usage: node e2e/call.mjs --url URL --screenshots DIR [options]
   --wav FILE               microphone input (16-bit PCM WAV; Chromium loops it)
-  --mode call|token-error  a whole call (default), or a failing token request, then retry
+  --mode call|token-error|signed-out
+                           a whole call (default), a failing token request then retry, or a
+                           page with sign-in and no session: it must ask to sign in
+  --session FILE           JSON {"storageKey", "session"}: put the session in localStorage where
+                           supabase-js keeps it before the page loads; the call then ends with
+                           Sign out
   --pause-after STEP       after STEP, print "paused after STEP" on stderr and wait for a line
                            on stdin before going on (token-error mode: retry only if paused)
   --timeout SECONDS        limit of each wait (default 30)
@@ -47,6 +52,7 @@ function options() {
       wav: { type: 'string' },
       screenshots: { type: 'string' },
       mode: { type: 'string', default: 'call' },
+      session: { type: 'string' },
       'pause-after': { type: 'string' },
       timeout: { type: 'string', default: '30' },
       'pause-timeout': { type: 'string', default: '90' },
@@ -60,6 +66,7 @@ function options() {
     wav: values.wav,
     screenshots: values.screenshots,
     mode: values.mode,
+    session: values.session,
     pauseAfter: values['pause-after'],
     timeoutMs: Number(values.timeout) * 1000,
     pauseTimeoutMs: Number(values['pause-timeout']) * 1000,
@@ -69,7 +76,8 @@ function options() {
   const problems = [
     !opts.url && '--url is required',
     !opts.screenshots && '--screenshots is required',
-    !['call', 'token-error'].includes(opts.mode) && '--mode must be call or token-error',
+    !['call', 'token-error', 'signed-out'].includes(opts.mode) &&
+      '--mode must be call, token-error or signed-out',
     opts.mode === 'call' && !opts.wav && '--wav is required for a call',
     !(opts.timeoutMs > 0 && opts.pauseTimeoutMs > 0) && '--timeout values must be positive',
     !(width > 0 && height > 0) && '--viewport must be WxH',
@@ -137,6 +145,13 @@ function installMonitor(audibleLevel) {
     readStates();
     setInterval(sampleAudio, SAMPLE_MS);
   });
+}
+
+// Runs inside the page before its own scripts, once: stores the session as supabase-js would.
+function storeSession({ storageKey, session }) {
+  if (sessionStorage.getItem('voicefleet-e2e-session-stored') !== null) return;
+  sessionStorage.setItem('voicefleet-e2e-session-stored', 'yes');
+  localStorage.setItem(storageKey, JSON.stringify(session));
 }
 
 function lines(selector) {
@@ -216,7 +231,39 @@ class Call {
   async open() {
     await this.page.goto(this.opts.url, { timeout: this.opts.timeoutMs });
     await this.testId('the Start button', 'start-button');
+    if (this.opts.session) {
+      this.report.signedInAs = await this.page.evaluate(() => {
+        const node = document.querySelector('[data-testid="signed-in-as"]');
+        return node && { text: node.textContent.trim(), userId: node.getAttribute('data-user-id') };
+      });
+    }
     await this.step('loaded');
+  }
+
+  // The page with sign-in configured and no session: it must say what to do and ask for nothing.
+  async signedOut() {
+    await this.page.goto(this.opts.url, { timeout: this.opts.timeoutMs });
+    await this.testId('the sign-in form', 'sign-in-form');
+    // Time for anything the page might still fetch on its own.
+    await this.page.waitForTimeout(2000);
+    this.report.signedOut = await this.page.evaluate(() => {
+      const text = (id) => document.querySelector(`[data-testid="${id}"]`)?.textContent.trim() ?? null;
+      return {
+        heading: document.querySelector('#sign-in-title')?.textContent.trim() ?? null,
+        notice: text('signed-out-notice'),
+        startButton: document.querySelector('[data-testid="start-button"]') !== null,
+        guestButton: document.querySelector('[data-testid="guest-button"]') !== null,
+      };
+    });
+    await this.step('signed-out');
+  }
+
+  async signOut() {
+    // The page clears the conversation on sign-out: keep what the call showed.
+    this.report.transcript = await this.page.evaluate(lines, '[data-testid="transcript"] li');
+    await this.click('sign-out-button');
+    await this.testId('the sign-in form after signing out', 'sign-in-form');
+    await this.step('signed-out');
   }
 
   // Clicks Start (or Retry) and waits until the page is connected and the agent has joined.
@@ -226,6 +273,13 @@ class Call {
     await this.step('connected');
     await this.until('the agent to join (agent state "listening")', () =>
       window.__voicefleetE2E.agent.some((s) => s.state === 'listening'),
+    );
+    this.report.participants = await this.page.evaluate(() =>
+      [...document.querySelectorAll('[data-testid="participant"]')].map((li) => ({
+        role: li.getAttribute('data-role'),
+        identity: li.getAttribute('data-identity'),
+        name: li.textContent.trim(),
+      })),
     );
     await this.step('agent-joined');
   }
@@ -285,6 +339,10 @@ class Call {
   }
 
   async run() {
+    if (this.opts.mode === 'signed-out') {
+      await this.signedOut();
+      return;
+    }
     await this.open();
     if (this.opts.mode === 'token-error') {
       await this.tokenError();
@@ -294,6 +352,7 @@ class Call {
     await this.join('start-button');
     await this.converse();
     await this.end();
+    if (this.opts.session) await this.signOut();
   }
 }
 
@@ -308,7 +367,7 @@ async function observe(page, report, started) {
     audibleAtSeconds: seen.audio.playingSince === null ? null : since(seen.audio.playingSince),
     audibleSeconds: seen.audio.audibleMs / 1000,
   };
-  report.transcript = await page.evaluate(lines, '[data-testid="transcript"] li');
+  report.transcript ??= await page.evaluate(lines, '[data-testid="transcript"] li');
 }
 
 async function main() {
@@ -322,6 +381,7 @@ async function main() {
     steps: [],
     console: [],
     httpErrors: [],
+    requests: [],
   };
   const args = [...CHROMIUM_FLAGS];
   if (opts.wav) args.push(`--use-file-for-fake-audio-capture=${opts.wav}`);
@@ -337,10 +397,23 @@ async function main() {
     const context = await browser.newContext({ viewport: opts.viewport });
     await context.grantPermissions(['microphone']);
     await context.addInitScript(installMonitor, AUDIBLE_LEVEL);
+    if (opts.session) {
+      await context.addInitScript(storeSession, JSON.parse(await readFile(opts.session, 'utf8')));
+    }
     const page = await context.newPage();
     page.on('console', (m) => m.type() === 'error' && report.console.push(m.text()));
     page.on('pageerror', (e) => report.console.push(`page error: ${e.message}`));
     page.on('response', (r) => r.status() >= 400 && report.httpErrors.push(`${r.status()} ${r.url()}`));
+    // Every request the page's own code makes (token, sign-in), with the credentials it sent.
+    page.on('request', (r) => {
+      if (!['fetch', 'xhr'].includes(r.resourceType())) return;
+      const entry = { method: r.method(), url: r.url(), authorization: null };
+      report.requests.push(entry);
+      r.allHeaders().then(
+        (headers) => (entry.authorization = headers.authorization ?? null),
+        () => undefined,
+      );
+    });
     call = new Call(opts, page, report);
     try {
       await call.run();

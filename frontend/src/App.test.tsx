@@ -30,6 +30,7 @@ function renderApp(overrides: Partial<AppConfig> = {}) {
     tokenEndpoint: server.url,
     agentName: 'voicefleet-demo',
     agentJoinTimeoutMs: 15000,
+    auth: null,
     ...overrides,
   };
   return render(<App config={config} Session={RecordingSession} />);
@@ -73,6 +74,9 @@ describe('App', () => {
     renderApp({ agentName: 'front-desk' });
     await startCall();
     expect(JSON.parse(server.requests[0]?.body ?? '')).toEqual({ agentName: 'front-desk' });
+    // Without sign-in configured there is no account, so no access token is sent.
+    expect(server.requests[0]?.authorization).toBeUndefined();
+    expect(screen.queryByTestId('sign-in')).not.toBeInTheDocument();
     expect(currentSession().details).toEqual(VALID_DETAILS);
     expect(screen.getByTestId('session')).toHaveAttribute('data-room', VALID_DETAILS.roomName);
   });
@@ -163,6 +167,8 @@ describe('App', () => {
           id: 'SG_1',
           kind: 'speech',
           speaker: 'agent',
+          speakerIdentity: 'agent-AJ_1',
+          speakerName: 'Agent',
           text: 'Hello, how can I help?',
           final: true,
           timestamp: 1,

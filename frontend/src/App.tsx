@@ -2,9 +2,12 @@ import { type ComponentType, useCallback, useEffect, useReducer, useState } from
 import { CallSession, type CallSessionProps } from './components/CallSession';
 import { ConversationLog } from './components/ConversationLog';
 import { ErrorPanel } from './components/ErrorPanel';
+import { SignIn } from './components/SignIn';
 import { StatusBar } from './components/StatusBar';
 import type { AppConfig } from './config';
-import { type CallError, classifyError } from './lib/callErrors';
+import { type AccountState, useAccount } from './hooks/useAccount';
+import type { Account, AuthService } from './lib/auth';
+import { type CallError, classifyError, signInRequiredError } from './lib/callErrors';
 import { callReducer, initialCallState } from './lib/callState';
 import { type ConnectionDetails, requestConnectionDetails, type TokenRequest } from './lib/tokenClient';
 import type { ConversationEntry } from './lib/transcript';
@@ -13,16 +16,32 @@ export type TokenRequester = (endpoint: string, request: TokenRequest) => Promis
 
 export interface AppProps {
   readonly config: AppConfig;
+  /** Sign-in, when the page is configured with a Supabase project; null: calls need no account. */
+  readonly auth?: AuthService | null;
   /** Swappable so tests can drive the page without a LiveKit server. */
   readonly requestToken?: TokenRequester;
   readonly Session?: ComponentType<CallSessionProps>;
 }
 
-export function App({ config, requestToken = requestConnectionDetails, Session = CallSession }: AppProps) {
+export function App({
+  config,
+  auth = null,
+  requestToken = requestConnectionDetails,
+  Session = CallSession,
+}: AppProps) {
   const [state, dispatch] = useReducer(callReducer, initialCallState);
   const [entries, setEntries] = useState<readonly ConversationEntry[]>([]);
+  const account = useAccount(auth);
   const { phase } = state;
   const attempt = phase.kind === 'idle' ? 0 : phase.attempt;
+
+  // Signing out (here, in another tab, or by expiry) ends the call that the sign-in paid for,
+  // and the conversation is not left on screen for whoever signs in next.
+  useEffect(() => {
+    if (account.kind !== 'signed-out') return;
+    dispatch({ type: 'signed-out' });
+    setEntries([]);
+  }, [account.kind]);
 
   const start = useCallback(() => {
     setEntries([]);
@@ -31,20 +50,34 @@ export function App({ config, requestToken = requestConnectionDetails, Session =
 
   useEffect(() => {
     if (phase.kind !== 'requesting-token') return;
-    const request = { agentName: config.agentName };
-    requestToken(config.tokenEndpoint, request).then(
+    const call = async () => {
+      const accessToken = auth === null ? undefined : await auth.accessToken();
+      if (accessToken === null) {
+        // The session ended elsewhere (another tab, expiry): show the sign-in form here too.
+        await auth?.signOut().catch(() => undefined);
+        throw new NoSession();
+      }
+      return requestToken(config.tokenEndpoint, { agentName: config.agentName, accessToken });
+    };
+    call().then(
       (details) => dispatch({ type: 'token-received', attempt, details }),
       (err: unknown) =>
         dispatch({
           type: 'failed',
           attempt,
-          error: classifyError(err, { tokenEndpoint: config.tokenEndpoint }),
+          error:
+            err instanceof NoSession
+              ? signInRequiredError()
+              : classifyError(err, { tokenEndpoint: config.tokenEndpoint }),
         }),
     );
-  }, [phase.kind, attempt, config, requestToken]);
+  }, [phase.kind, attempt, config, requestToken, auth]);
 
   const fail = useCallback((error: CallError) => dispatch({ type: 'failed', attempt, error }), [attempt]);
   const end = useCallback(() => dispatch({ type: 'ended', attempt }), [attempt]);
+  const signOut = useCallback(() => {
+    auth?.signOut().catch(() => undefined);
+  }, [auth]);
 
   return (
     <main className="app">
@@ -53,9 +86,12 @@ export function App({ config, requestToken = requestConnectionDetails, Session =
         <p className="subtitle">
           Voice chat with agent <strong>{config.agentName}</strong>
         </p>
+        {account.kind === 'signed-in' && <AccountBar account={account.account} onSignOut={signOut} />}
       </header>
 
-      {phase.kind === 'in-call' ? (
+      {auth !== null && !isSignedIn(account) ? (
+        <SignedOut account={account} auth={auth} />
+      ) : phase.kind === 'in-call' ? (
         <Session
           key={phase.attempt}
           details={phase.details}
@@ -75,6 +111,48 @@ export function App({ config, requestToken = requestConnectionDetails, Session =
         />
       )}
     </main>
+  );
+}
+
+function isSignedIn(account: AccountState): boolean {
+  return account.kind === 'signed-in' || account.kind === 'no-sign-in';
+}
+
+/** No session was left to call with. */
+class NoSession extends Error {}
+
+function SignedOut({ account, auth }: { readonly account: AccountState; readonly auth: AuthService }) {
+  if (account.kind === 'checking') {
+    return (
+      <p className="notice" role="status" data-testid="checking-sign-in">
+        Checking your sign-in…
+      </p>
+    );
+  }
+  return (
+    <SignIn
+      guestsAllowed={auth.guestsAllowed}
+      onSignIn={(email, password) => auth.signIn(email, password)}
+      onGuest={() => auth.signInAsGuest()}
+    />
+  );
+}
+
+interface AccountBarProps {
+  readonly account: Account;
+  readonly onSignOut: () => void;
+}
+
+function AccountBar({ account, onSignOut }: AccountBarProps) {
+  return (
+    <div className="account-bar">
+      <p data-testid="signed-in-as" data-user-id={account.userId} data-anonymous={String(account.anonymous)}>
+        Signed in as <strong>{account.anonymous ? 'a guest' : (account.email ?? account.userId)}</strong>
+      </p>
+      <button type="button" className="button" data-testid="sign-out-button" onClick={onSignOut}>
+        Sign out
+      </button>
+    </div>
   );
 }
 

@@ -4,6 +4,7 @@ import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { App } from './App';
 import { ConfigError, readConfig } from './config';
+import type { AuthService } from './lib/auth';
 
 const root = document.getElementById('root');
 if (root === null) throw new Error('index.html lacks the #root element');
@@ -19,13 +20,21 @@ function renderConfigError(err: ConfigError) {
   );
 }
 
-function page() {
+async function page() {
   try {
-    return <App config={readConfig(import.meta.env)} />;
+    const config = readConfig(import.meta.env);
+    let auth: AuthService | null = null;
+    if (config.auth !== null) {
+      // supabase-js is a chunk of its own, loaded only by pages with sign-in.
+      const { supabaseAuth } = await import('./lib/supabaseAuth');
+      auth = supabaseAuth(config.auth);
+    }
+    return <App config={config} auth={auth} />;
   } catch (err) {
     if (err instanceof ConfigError) return renderConfigError(err);
     throw err;
   }
 }
 
-createRoot(root).render(<StrictMode>{page()}</StrictMode>);
+const reactRoot = createRoot(root);
+void page().then((content) => reactRoot.render(<StrictMode>{content}</StrictMode>));

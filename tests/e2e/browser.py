@@ -58,6 +58,7 @@ def run_call(
     *,
     wav: Path | None,
     mode: str = "call",
+    session: Path | None = None,
     pause_after: str | None = None,
     on_pause: Callable[[], object] | None = None,
     step_timeout: float = 30,
@@ -66,13 +67,17 @@ def run_call(
     """Run call.mjs against `url`; screenshots and report.json land in `artifacts`.
 
     With `pause_after`, `on_pause` runs while the page waits after that step (e.g. with the
-    call still connected). Fails, naming the step, when the browser did not get through.
+    call still connected). With `session` (a file from `SupabaseProject.session_file`), the
+    page starts signed in and the call ends with Sign out. Fails, naming the step, when the
+    browser did not get through.
     """
     node, chromium = browser_tools()
     args = [node, str(CALL_SCRIPT), "--url", url, "--screenshots", str(artifacts), "--mode", mode]
     args += ["--timeout", str(step_timeout), "--chromium", chromium]
     if wav is not None:
         args += ["--wav", str(wav)]
+    if session is not None:
+        args += ["--session", str(session)]
     if pause_after is not None:
         args += ["--pause-after", pause_after]
     pipe = subprocess.PIPE
@@ -164,9 +169,10 @@ def lines(report: Report, speaker: str) -> list[dict[str, Any]]:
 
 
 def assert_conversation(report: Report) -> None:
-    """The agent joined, heard the caller, answered aloud from what it heard, and End ended."""
+    """The agent joined, heard the caller, answered aloud from what it heard, and End ended
+    (followed only by Sign out on a page with sign-in)."""
     steps = [s["name"] for s in report["steps"]]
-    assert steps[-1] == "ended", steps
+    assert steps[-1] == "ended" or steps[-2:] == ["ended", "signed-out"], steps
     assert "listening" in states(report, "agentStates"), report["agentStates"]
     assert "speaking" in states(report, "agentStates"), report["agentStates"]
     assert states(report, "connectionStates")[-1] == "disconnected", report["connectionStates"]

@@ -22,6 +22,7 @@ import pytest
 
 from tests.agent.conftest import AgentWorker, pipeline_config
 from tests.e2e.browser import FRONTEND, ROOT, fresh_dir, speech_wav
+from tests.e2e.supabase_project import SupabaseProject
 from voicefleet_devstack.livekit import LiveKitServer
 from voicefleet_devstack.process import ComponentError, Process, binary, free_port, port_open
 
@@ -80,14 +81,15 @@ class TokenService:
     port: int
     agent_name: str
     log: Path
-    site_origin: str  # the frontend's origin: the one CORS lets call
+    site_origins: tuple[str, ...]  # the frontends' origins: the ones CORS lets call
     process: Process | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/functions/v1/livekit-token"
 
-    def start(self) -> TokenService:
+    def start(self, *, guests: bool = True, supabase_url: str | None = None) -> TokenService:
+        """Guests on, as in the keyless demo; or off, trusting the key set of `supabase_url`."""
         assert not port_open(self.port), f"token port {self.port} is taken"
         env = {
             "PORT": str(self.port),
@@ -95,9 +97,11 @@ class TokenService:
             "LIVEKIT_API_KEY": self.livekit.api_key,
             "LIVEKIT_API_SECRET": self.livekit.api_secret,
             "LIVEKIT_AGENT_NAME": self.agent_name,
-            "ALLOW_GUESTS": "true",
-            "CORS_ALLOWED_ORIGINS": self.site_origin,
+            "ALLOW_GUESTS": "true" if guests else "false",
+            "CORS_ALLOWED_ORIGINS": ",".join(self.site_origins),
         }
+        if supabase_url is not None:
+            env["SUPABASE_URL"] = supabase_url
         command = [binary("deno"), "run", "--allow-net", "--allow-env", "index.ts"]
         self.process = Process("livekit-token (Deno)", command, self.log, env, TOKEN_FUNCTION)
         self.process.start().wait_until(lambda: port_open(self.port), 60, f"serving {self.url}")
@@ -120,14 +124,25 @@ def site_port() -> int:
     return free_port()
 
 
+@pytest.fixture(scope="session")
+def signin_site_port() -> int:
+    """Fixed for the session: the frontend built with sign-in is served here."""
+    return free_port()
+
+
 @pytest.fixture
 def token_service(
-    livekit: LiveKitServer, token_port: int, site_port: int, agent_name: str, servers_dir: Path
+    livekit: LiveKitServer,
+    token_port: int,
+    site_port: int,
+    signin_site_port: int,
+    agent_name: str,
+    servers_dir: Path,
 ) -> Iterator[TokenService]:
     """Not started: a test starts it when it wants it up."""
     log = servers_dir / "token-function.log"
-    origin = f"http://127.0.0.1:{site_port}"
-    service = TokenService(livekit, token_port, agent_name, log, origin)
+    origins = tuple(f"http://127.0.0.1:{port}" for port in (site_port, signin_site_port))
+    service = TokenService(livekit, token_port, agent_name, log, origins)
     try:
         yield service
     finally:
@@ -172,12 +187,56 @@ def build_frontend(out: Path, log: Path, **variables: str) -> Path:
 def frontend(
     tmp_path_factory: pytest.TempPathFactory, token_port: int, site_port: int, agent_name: str
 ) -> Iterator[str]:
-    """URL of the frontend built against this session's token function and agent."""
+    """URL of the frontend built against this session's token function and agent, no sign-in."""
     work = tmp_path_factory.mktemp("frontend")
     token_url = f"http://127.0.0.1:{token_port}/functions/v1/livekit-token"
-    dist = build_frontend(work / "dist", work / "build.log",
-                          VITE_TOKEN_ENDPOINT=token_url, VITE_AGENT_NAME=agent_name)  # fmt: skip
+    # Empty values win over any frontend/.env a developer keeps: this build has no sign-in.
+    dist = build_frontend(work / "dist", work / "build.log", VITE_TOKEN_ENDPOINT=token_url,
+                          VITE_AGENT_NAME=agent_name, **NO_SIGN_IN)  # fmt: skip
     site = StaticSite(dist, site_port)
+    try:
+        yield site.url
+    finally:
+        site.close()
+
+
+NO_SIGN_IN = {
+    "VITE_SUPABASE_URL": "",
+    "VITE_SUPABASE_PUBLISHABLE_KEY": "",
+    "VITE_SUPABASE_ANON_KEY": "",
+    "VITE_ALLOW_GUESTS": "",
+}
+
+
+@pytest.fixture(scope="session")
+def supabase_project() -> Iterator[SupabaseProject]:
+    project = SupabaseProject()
+    try:
+        yield project
+    finally:
+        project.close()
+
+
+@pytest.fixture(scope="session")
+def signin_frontend(
+    tmp_path_factory: pytest.TempPathFactory,
+    token_port: int,
+    signin_site_port: int,
+    agent_name: str,
+    supabase_project: SupabaseProject,
+) -> Iterator[str]:
+    """URL of the frontend built with sign-in: Supabase configured, guests not offered."""
+    work = tmp_path_factory.mktemp("frontend-signin")
+    token_url = f"http://127.0.0.1:{token_port}/functions/v1/livekit-token"
+    variables = {
+        **NO_SIGN_IN,
+        "VITE_TOKEN_ENDPOINT": token_url,
+        "VITE_AGENT_NAME": agent_name,
+        "VITE_SUPABASE_URL": supabase_project.url,
+        "VITE_SUPABASE_PUBLISHABLE_KEY": "sb_publishable_voicefleet_e2e",
+    }
+    dist = build_frontend(work / "dist", work / "build.log", **variables)
+    site = StaticSite(dist, signin_site_port)
     try:
         yield site.url
     finally:

@@ -4,14 +4,16 @@ import {
   useChat,
   useConnectionState,
   useLocalParticipant,
+  useParticipants,
   useTrackToggle,
   useTranscriptions,
   useVoiceAssistant,
 } from '@livekit/components-react';
 import { ConnectionState, MediaDeviceFailure, Track } from 'livekit-client';
-import { useCallback, useEffect, useMemo, useState } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { useAgentJoinWatch } from '../hooks/useAgentJoinWatch';
 import { agentLeftError, agentTimeoutError, type CallError, microphoneError } from '../lib/callErrors';
+import { EMPTY_ROSTER, type ParticipantSummary, remember, type Roster, summarize } from '../lib/participants';
 import { agentStatus, connectionStatus } from '../lib/status';
 import {
   type ChatLike,
@@ -23,6 +25,7 @@ import {
 import { CallControls } from './CallControls';
 import { ChatComposer } from './ChatComposer';
 import { ConversationLog } from './ConversationLog';
+import { Participants } from './Participants';
 import { StatusBar } from './StatusBar';
 
 export interface CallStageProps {
@@ -38,7 +41,8 @@ export function CallStage({ agentJoinTimeoutMs, onFailure, onEnd, onConversation
   const roomConnected = useHasConnected(state);
   const assistant = useVoiceAssistant();
   const { send, chatMessages } = useChat();
-  const entries = useConversation(assistant.state === 'speaking', chatMessages);
+  const { present, roster } = useRoster();
+  const entries = useConversation(assistant.state === 'speaking', chatMessages, roster);
   const onDeviceError = useCallback(
     (err: Error) => onFailure(microphoneError(MediaDeviceFailure.getFailure(err))),
     [onFailure],
@@ -65,6 +69,7 @@ export function CallStage({ agentJoinTimeoutMs, onFailure, onEnd, onConversation
         <BarVisualizer state={assistant.state} track={assistant.audioTrack} barCount={7} />
       </div>
       <StartAudio label="Allow audio playback" className="button primary" />
+      {roomConnected && <Participants participants={present} />}
       <ConversationLog entries={entries} live />
       <ChatComposer disabled={!connected} onSend={send} />
       <CallControls
@@ -86,16 +91,30 @@ function useHasConnected(state: ConnectionState): boolean {
   return connected || state === ConnectionState.Connected;
 }
 
-function useConversation(agentSpeaking: boolean, chatMessages: readonly ChatLike[]): ConversationEntry[] {
+/**
+ * Who is in the room now (the caller first), and everyone seen since the call started, so that
+ * lines of someone who left still name them.
+ */
+function useRoster(): { present: ParticipantSummary[]; roster: Roster } {
+  const participants = useParticipants();
+  const seen = useRef<Roster>(EMPTY_ROSTER);
+  return useMemo(() => {
+    // Idempotent: remembering the same participants again returns the same roster.
+    seen.current = remember(seen.current, participants);
+    return { present: participants.map(summarize), roster: seen.current };
+  }, [participants]);
+}
+
+function useConversation(
+  agentSpeaking: boolean,
+  chatMessages: readonly ChatLike[],
+  roster: Roster,
+): ConversationEntry[] {
   const streams = useTranscriptions();
   const { localParticipant } = useLocalParticipant();
   const identity = localParticipant.identity;
-  return useMemo(
-    () =>
-      mergeConversation(
-        transcriptEntries(streams, { localIdentity: identity, agentSpeaking }),
-        chatEntries(chatMessages),
-      ),
-    [streams, chatMessages, identity, agentSpeaking],
-  );
+  return useMemo(() => {
+    const options = { localIdentity: identity, agentSpeaking, roster };
+    return mergeConversation(transcriptEntries(streams, options), chatEntries(chatMessages, options));
+  }, [streams, chatMessages, identity, agentSpeaking, roster]);
 }

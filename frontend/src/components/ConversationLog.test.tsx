@@ -1,5 +1,7 @@
 import { render, screen, within } from '@testing-library/react';
+import { ParticipantKind } from 'livekit-client';
 import { describe, expect, it } from 'vitest';
+import { remember } from '../lib/participants';
 import {
   SEGMENT_ID,
   TRANSCRIPTION_FINAL,
@@ -26,13 +28,18 @@ const agentStream: TranscriptionStream = {
   streamInfo: { id: 'TS_a', timestamp: 20, attributes: { [SEGMENT_ID]: 'SG_2' } },
 };
 
+const roster = remember(new Map(), [
+  { identity: 'guest-1', kind: ParticipantKind.STANDARD, isLocal: true },
+  { identity: 'agent-AJ_9', kind: ParticipantKind.AGENT, isLocal: false },
+]);
+
 function lines() {
   return within(screen.getByTestId('transcript')).queryAllByRole('listitem');
 }
 
 describe('ConversationLog', () => {
   it('replaces the interim line with the final one in place', () => {
-    const options = { localIdentity: 'guest-1', agentSpeaking: false };
+    const options = { localIdentity: 'guest-1', agentSpeaking: false, roster };
     const { rerender } = render(
       <ConversationLog entries={transcriptEntries([userStream('TS_1', 'book a ta', false)], options)} live />,
     );
@@ -53,6 +60,7 @@ describe('ConversationLog', () => {
     const entries = transcriptEntries([userStream('TS_1', 'hi there', true), agentStream], {
       localIdentity: 'guest-1',
       agentSpeaking: true,
+      roster,
     });
     render(<ConversationLog entries={entries} live />);
     const [user, agent] = lines();
@@ -66,13 +74,45 @@ describe('ConversationLog', () => {
   it('marks typed messages apart from speech', () => {
     render(
       <ConversationLog
-        entries={[{ id: 'chat-1', kind: 'chat', speaker: 'user', text: 'typed', final: true, timestamp: 1 }]}
+        entries={[
+          {
+            id: 'chat-1',
+            kind: 'chat',
+            speaker: 'user',
+            speakerIdentity: 'guest-1',
+            speakerName: 'You',
+            text: 'typed',
+            final: true,
+            timestamp: 1,
+          },
+        ]}
         live
       />,
     );
     const [line] = lines();
     expect(line).toHaveAttribute('data-testid', 'chat-message');
     expect(line).toHaveTextContent('(typed)');
+  });
+
+  it('names another person in the room by their name', () => {
+    const withPerson = remember(roster, [
+      { identity: 'user-2', name: 'Grace', kind: ParticipantKind.STANDARD, isLocal: false },
+    ]);
+    const entries = transcriptEntries(
+      [
+        {
+          text: 'Can I join?',
+          participantInfo: { identity: 'user-2' },
+          streamInfo: { id: 'TS_g', timestamp: 30, attributes: { [SEGMENT_ID]: 'SG_g' } },
+        },
+      ],
+      { localIdentity: 'guest-1', agentSpeaking: false, roster: withPerson },
+    );
+    render(<ConversationLog entries={entries} live />);
+    const [line] = lines();
+    expect(line).toHaveAttribute('data-speaker', 'person');
+    expect(line).toHaveAttribute('data-speaker-identity', 'user-2');
+    expect(line).toHaveTextContent(/^GraceCan I join\?/);
   });
 
   it('is a polite live log with a hint while empty', () => {

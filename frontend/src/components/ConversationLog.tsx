@@ -6,9 +6,7 @@ export interface ConversationLogProps {
   readonly live: boolean;
 }
 
-const SPEAKER_NAMES = { user: 'You', agent: 'Agent' } as const;
-
-/** Spoken and typed turns of both sides, newest last, kept scrolled to the newest. */
+/** Spoken and typed turns of everyone in the call, each naming its speaker, newest last, kept scrolled to the newest. */
 export function ConversationLog({ entries, live }: ConversationLogProps) {
   const scroller = useRef<HTMLDivElement>(null);
   useEffect(() => {
@@ -50,11 +48,12 @@ function TranscriptLine({ entry }: { readonly entry: ConversationEntry }) {
       className={`line line-${entry.speaker}${entry.final ? '' : ' line-interim'}`}
       data-testid={entry.kind === 'speech' ? 'transcript-line' : 'chat-message'}
       data-speaker={entry.speaker}
+      data-speaker-identity={entry.speakerIdentity}
       data-final={entry.final ? 'true' : 'false'}
       data-kind={entry.kind}
     >
       <span className="line-speaker">
-        {SPEAKER_NAMES[entry.speaker]}
+        {entry.speakerName}
         {entry.kind === 'chat' && <span className="line-tag"> (typed)</span>}
       </span>
       <span className="line-text">{entry.text}</span>

@@ -20,6 +20,7 @@ export type CallErrorKind =
   | 'agent-left'
   | 'connection-lost'
   | 'unsupported-browser'
+  | 'sign-in-required'
   | 'unknown';
 
 export interface CallError {
@@ -82,6 +83,14 @@ export function agentTimeoutError(timeoutMs: number): CallError {
     kind: 'agent-timeout',
     title: "The agent didn't join",
     message: `No agent joined within ${Math.round(timeoutMs / 1000)} seconds. It may be busy or down; retry in a moment.`,
+  };
+}
+
+export function signInRequiredError(): CallError {
+  return {
+    kind: 'sign-in-required',
+    title: 'You are signed out',
+    message: 'Your sign-in has ended. Sign in again, then start the call.',
   };
 }
 

@@ -51,4 +51,15 @@ describe('callReducer', () => {
     const other = { ...VALID_DETAILS, roomName: 'other' };
     expect(callReducer(inCall, { type: 'token-received', attempt: 1, details: other })).toBe(inCall);
   });
+
+  it('goes idle on sign-out from any phase, and ignores reports of the call it left', () => {
+    const inCall = run({ type: 'start' }, { type: 'token-received', attempt: 1, details: VALID_DETAILS });
+    const failed = run({ type: 'start' }, { type: 'failed', attempt: 1, error });
+    for (const state of [inCall, failed, run({ type: 'start' })]) {
+      const out = callReducer(state, { type: 'signed-out' });
+      expect(out.phase).toEqual({ kind: 'idle' });
+      expect(callReducer(out, { type: 'failed', attempt: 1, error })).toBe(out);
+      expect(callReducer(out, { type: 'start' }).phase).toEqual({ kind: 'requesting-token', attempt: 2 });
+    }
+  });
 });

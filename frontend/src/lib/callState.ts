@@ -22,7 +22,9 @@ export type CallAction =
   | { readonly type: 'start' }
   | { readonly type: 'token-received'; readonly attempt: number; readonly details: ConnectionDetails }
   | { readonly type: 'failed'; readonly attempt: number; readonly error: CallError }
-  | { readonly type: 'ended'; readonly attempt: number };
+  | { readonly type: 'ended'; readonly attempt: number }
+  /** The caller signed out: whatever was going on is over, and nothing of it stays on screen. */
+  | { readonly type: 'signed-out' };
 
 export const initialCallState: CallState = { phase: { kind: 'idle' }, lastAttempt: 0 };
 
@@ -33,6 +35,7 @@ function isLive(phase: CallPhase): phase is Extract<CallPhase, { attempt: number
 }
 
 export function callReducer(state: CallState, action: CallAction): CallState {
+  if (action.type === 'signed-out') return { ...state, phase: { kind: 'idle' } };
   if (action.type === 'start') {
     if (isLive(state.phase)) return state;
     const attempt = state.lastAttempt + 1;

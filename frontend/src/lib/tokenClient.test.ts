@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { closedPort, sendJson, startServer, type TestServer, VALID_DETAILS } from '../test/httpServer';
+import { rejectionOf } from '../test/rejection';
 import {
   describeRejection,
   parseConnectionDetails,
@@ -14,13 +15,8 @@ afterEach(async () => {
   server = undefined;
 });
 
-async function failureOf(promise: Promise<unknown>): Promise<TokenRequestError> {
-  const err: unknown = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(TokenRequestError);
-  return err as TokenRequestError;
+function failureOf(promise: Promise<unknown>): Promise<TokenRequestError> {
+  return rejectionOf(promise, TokenRequestError);
 }
 
 describe('requestConnectionDetails against a real HTTP server', () => {
@@ -29,8 +25,21 @@ describe('requestConnectionDetails against a real HTTP server', () => {
     const details = await requestConnectionDetails(server.url, { agentName: 'voicefleet-demo' });
     expect(details).toEqual(VALID_DETAILS);
     expect(server.requests).toEqual([
-      { method: 'POST', body: '{"agentName":"voicefleet-demo"}', contentType: 'application/json' },
+      {
+        method: 'POST',
+        url: '/functions/v1/livekit-token',
+        body: '{"agentName":"voicefleet-demo"}',
+        contentType: 'application/json',
+        authorization: undefined,
+      },
     ]);
+  });
+
+  it("sends the user's access token as a bearer token, never in the body", async () => {
+    server = await startServer((_req, _body, res) => sendJson(res, 200, VALID_DETAILS));
+    await requestConnectionDetails(server.url, { agentName: 'front-desk', accessToken: 'eyJ.user.token' });
+    expect(server.requests[0]?.authorization).toBe('Bearer eyJ.user.token');
+    expect(JSON.parse(server.requests[0]?.body ?? '')).toEqual({ agentName: 'front-desk' });
   });
 
   it("surfaces the endpoint's JSON error message and status", async () => {

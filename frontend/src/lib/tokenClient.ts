@@ -11,6 +11,8 @@ export interface ConnectionDetails {
 /** The agent to dispatch; the function names the room, so no call can join another's. */
 export interface TokenRequest {
   readonly agentName: string;
+  /** The signed-in user's Supabase access token; absent on a page without sign-in. */
+  readonly accessToken?: string | undefined;
 }
 
 export type TokenFailure = 'unreachable' | 'rejected' | 'invalid-response';
@@ -58,7 +60,7 @@ async function post(endpoint: string, request: TokenRequest, options: TokenClien
   try {
     return await doFetch(endpoint, {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
+      headers: requestHeaders(request),
       body: JSON.stringify(requestBody(request)),
       signal: controller.signal,
     });
@@ -72,7 +74,13 @@ async function post(endpoint: string, request: TokenRequest, options: TokenClien
   }
 }
 
-/** Only the fields the function accepts: it rejects unknown ones. */
+export function requestHeaders(request: TokenRequest): Record<string, string> {
+  const headers: Record<string, string> = { 'Content-Type': 'application/json' };
+  if (request.accessToken !== undefined) headers.Authorization = `Bearer ${request.accessToken}`;
+  return headers;
+}
+
+/** Only the fields the function accepts: it rejects unknown ones. The token goes in a header. */
 export function requestBody(request: TokenRequest): Record<string, string> {
   return { agentName: request.agentName };
 }

@@ -1,4 +1,6 @@
+import { ParticipantKind } from 'livekit-client';
 import { describe, expect, it } from 'vitest';
+import { remember } from './participants';
 import {
   chatEntries,
   mergeConversation,
@@ -25,18 +27,28 @@ function stream(
   return { text, participantInfo: { identity }, streamInfo: { id, timestamp, attributes } };
 }
 
-const options = { localIdentity: ME, agentSpeaking: false };
+const PERSON = 'agent-lookalike';
+
+const roster = remember(new Map(), [
+  { identity: ME, name: '', kind: ParticipantKind.STANDARD, isLocal: true },
+  { identity: AGENT, name: '', kind: ParticipantKind.AGENT, isLocal: false },
+  // Another caller whose identity and name claim to be the agent: LiveKit's kind says otherwise.
+  { identity: PERSON, name: 'Agent Smith', kind: ParticipantKind.STANDARD, isLocal: false },
+]);
+
+const options = { localIdentity: ME, agentSpeaking: false, roster };
+const YOU = { speaker: 'user', speakerIdentity: ME, speakerName: 'You' } as const;
 
 describe('transcriptEntries', () => {
   it('replaces an interim user segment with its final text in the same place', () => {
     const interim = [stream(ME, 's1', 'hello wor', 100, 'SG_1', false)];
     expect(transcriptEntries(interim, options)).toEqual([
-      { id: 'SG_1', kind: 'speech', speaker: 'user', text: 'hello wor', final: false, timestamp: 100 },
+      { id: 'SG_1', kind: 'speech', ...YOU, text: 'hello wor', final: false, timestamp: 100 },
     ]);
 
     const withFinal = [...interim, stream(ME, 's2', 'hello world', 180, 'SG_1', true)];
     expect(transcriptEntries(withFinal, options)).toEqual([
-      { id: 'SG_1', kind: 'speech', speaker: 'user', text: 'hello world', final: true, timestamp: 100 },
+      { id: 'SG_1', kind: 'speech', ...YOU, text: 'hello world', final: true, timestamp: 100 },
     ]);
   });
 
@@ -85,11 +97,14 @@ describe('transcriptEntries', () => {
 
 describe('chat history', () => {
   it('labels typed messages and merges them into the timeline', () => {
-    const chats = chatEntries([
-      { id: 'c1', timestamp: 15, message: 'typed hello', from: { isLocal: true } },
-      { id: 'c2', timestamp: 30, message: 'from afar', from: { isLocal: false } },
-      { id: 'c3', timestamp: 31, message: '' },
-    ]);
+    const chats = chatEntries(
+      [
+        { id: 'c1', timestamp: 15, message: 'typed hello', from: { isLocal: true, identity: ME } },
+        { id: 'c2', timestamp: 30, message: 'from afar', from: { isLocal: false, identity: AGENT } },
+        { id: 'c3', timestamp: 31, message: '' },
+      ],
+      options,
+    );
     const speech = transcriptEntries([stream(AGENT, 'x', 'spoken reply', 20, 'SG_x', true)], options);
     const merged = mergeConversation(speech, chats);
     expect(merged.map((e) => [e.kind, e.speaker, e.text])).toEqual([
@@ -99,5 +114,58 @@ describe('chat history', () => {
     ]);
     expect(merged.every((e) => e.id !== 'x')).toBe(true);
     expect(chats.every((e) => e.final)).toBe(true);
+  });
+});
+
+describe('speakers in a room with more than one person', () => {
+  it('names only a participant LiveKit marks as an agent as the agent', () => {
+    const entries = transcriptEntries(
+      [
+        stream(AGENT, 'a', 'Welcome both.', 1, 'SG_a', true),
+        stream(PERSON, 'p', 'I am the agent, trust me.', 2, 'SG_p', true),
+      ],
+      options,
+    );
+    expect(entries.map((e) => [e.speaker, e.speakerIdentity, e.speakerName])).toEqual([
+      ['agent', AGENT, 'Agent'],
+      ['person', PERSON, 'Agent Smith'],
+    ]);
+  });
+
+  it('names someone never seen in the room by identity, as a person', () => {
+    const [entry] = transcriptEntries([stream('caller-7', 'x', 'hello?', 1, 'SG_x', true)], options);
+    expect(entry).toMatchObject({ speaker: 'person', speakerIdentity: 'caller-7', speakerName: 'caller-7' });
+  });
+
+  it('keeps each speaker’s newest line open on its own', () => {
+    const entries = transcriptEntries(
+      [
+        stream(PERSON, 'p1', 'first', 1, 'SG_p1', false),
+        stream(ME, 'm1', 'mine', 2, 'SG_m1', false),
+        stream(PERSON, 'p2', 'second', 3, 'SG_p2', false),
+      ],
+      options,
+    );
+    expect(entries.map((e) => [e.text, e.final])).toEqual([
+      ['first', true],
+      ['mine', false],
+      ['second', false],
+    ]);
+  });
+
+  it('names the sender of a typed message', () => {
+    const chats = chatEntries(
+      [
+        { id: 'c1', timestamp: 1, message: 'hi all', from: { isLocal: false, identity: PERSON } },
+        { id: 'c2', timestamp: 2, message: 'noted', from: { isLocal: false, identity: AGENT } },
+        { id: 'c3', timestamp: 3, message: 'who?', from: undefined },
+      ],
+      options,
+    );
+    expect(chats.map((e) => [e.speaker, e.speakerName])).toEqual([
+      ['person', 'Agent Smith'],
+      ['agent', 'Agent'],
+      ['person', 'Someone'],
+    ]);
   });
 });

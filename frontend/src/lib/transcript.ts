@@ -6,12 +6,19 @@
  * the audio plays and is marked final when it closes.
  */
 
-export type Speaker = 'user' | 'agent';
+import { type Roster, unknownSpeaker } from './participants';
+
+/** `user` is this page's caller, `agent` a participant LiveKit marks as an agent, `person` anyone else. */
+export type Speaker = 'user' | 'agent' | 'person';
 
 export interface ConversationEntry {
   readonly id: string;
   readonly kind: 'speech' | 'chat';
   readonly speaker: Speaker;
+  /** Who said it: the participant identity the stream or message came from. */
+  readonly speakerIdentity: string;
+  /** How the log names the speaker: "You", "Agent", or a person's name. */
+  readonly speakerName: string;
   readonly text: string;
   readonly final: boolean;
   readonly timestamp: number;
@@ -33,7 +40,7 @@ export interface ChatLike {
   readonly id: string;
   readonly timestamp: number;
   readonly message: string;
-  readonly from?: { readonly isLocal: boolean } | undefined;
+  readonly from?: { readonly isLocal: boolean; readonly identity?: string } | undefined;
 }
 
 export const SEGMENT_ID = 'lk.segment_id';
@@ -43,6 +50,25 @@ export interface TranscriptOptions {
   readonly localIdentity: string;
   /** While the agent speaks its newest line may still grow; afterwards it is settled. */
   readonly agentSpeaking: boolean;
+  /** Everyone seen in the room; says who is an agent and what to call the others. */
+  readonly roster: Roster;
+}
+
+export const SPEAKER_NAMES = { user: 'You', agent: 'Agent' } as const;
+
+/** Who a participant identity is, as the conversation names them. */
+export function speakerOf(
+  identity: string,
+  localIdentity: string,
+  roster: Roster,
+): Pick<ConversationEntry, 'speaker' | 'speakerIdentity' | 'speakerName'> {
+  if (identity === localIdentity) {
+    return { speaker: 'user', speakerIdentity: identity, speakerName: SPEAKER_NAMES.user };
+  }
+  const known = roster.get(identity) ?? unknownSpeaker(identity);
+  return known.role === 'agent'
+    ? { speaker: 'agent', speakerIdentity: identity, speakerName: SPEAKER_NAMES.agent }
+    : { speaker: 'person', speakerIdentity: identity, speakerName: known.name };
 }
 
 export function transcriptEntries(
@@ -51,7 +77,7 @@ export function transcriptEntries(
 ): ConversationEntry[] {
   const bySegment = new Map<string, ConversationEntry>();
   for (const stream of streams) {
-    const entry = toEntry(stream, options.localIdentity);
+    const entry = toEntry(stream, options.localIdentity, options.roster);
     const earlier = bySegment.get(entry.id);
     // A later stream of the same segment replaces the text but keeps the original position.
     bySegment.set(entry.id, earlier ? { ...entry, timestamp: earlier.timestamp } : entry);
@@ -60,12 +86,12 @@ export function transcriptEntries(
   return settle(sortByTime(entries), options.agentSpeaking);
 }
 
-function toEntry(stream: TranscriptionStream, localIdentity: string): ConversationEntry {
+function toEntry(stream: TranscriptionStream, localIdentity: string, roster: Roster): ConversationEntry {
   const attributes = stream.streamInfo.attributes ?? {};
   return {
     id: attributes[SEGMENT_ID] ?? stream.streamInfo.id,
     kind: 'speech',
-    speaker: stream.participantInfo.identity === localIdentity ? 'user' : 'agent',
+    ...speakerOf(stream.participantInfo.identity, localIdentity, roster),
     text: stream.text,
     final: attributes[TRANSCRIPTION_FINAL] === 'true',
     timestamp: stream.streamInfo.timestamp,
@@ -77,24 +103,30 @@ function toEntry(stream: TranscriptionStream, localIdentity: string): Conversati
  * marker never arrived, and so is the agent's last line once it stops speaking.
  */
 function settle(entries: ConversationEntry[], agentSpeaking: boolean): ConversationEntry[] {
-  const lastIndex: Record<Speaker, number> = { user: -1, agent: -1 };
+  const lastIndex = new Map<string, number>();
   entries.forEach((entry, index) => {
-    lastIndex[entry.speaker] = index;
+    lastIndex.set(entry.speakerIdentity, index);
   });
   return entries.map((entry, index) => {
-    const superseded = index !== lastIndex[entry.speaker];
+    const superseded = index !== lastIndex.get(entry.speakerIdentity);
     const agentDone = entry.speaker === 'agent' && !agentSpeaking;
     return entry.final || superseded || agentDone ? { ...entry, final: true } : entry;
   });
 }
 
-export function chatEntries(messages: readonly ChatLike[]): ConversationEntry[] {
+export function chatEntries(
+  messages: readonly ChatLike[],
+  options: Pick<TranscriptOptions, 'localIdentity' | 'roster'>,
+): ConversationEntry[] {
+  const roster = options.roster;
   return messages
     .filter((message) => message.message.trim() !== '')
     .map((message) => ({
       id: `chat-${message.id}`,
       kind: 'chat' as const,
-      speaker: message.from?.isLocal ? ('user' as const) : ('agent' as const),
+      ...(message.from?.isLocal
+        ? speakerOf(options.localIdentity, options.localIdentity, roster)
+        : speakerOf(message.from?.identity ?? '', options.localIdentity, roster)),
       text: message.message,
       final: true,
       timestamp: message.timestamp,

@@ -5,7 +5,13 @@ export type Handler = (req: IncomingMessage, body: string, res: ServerResponse) 
 
 export interface TestServer {
   readonly url: string;
-  readonly requests: Array<{ method: string; body: string; contentType: string | undefined }>;
+  readonly requests: Array<{
+    method: string;
+    url: string;
+    body: string;
+    contentType: string | undefined;
+    authorization: string | undefined;
+  }>;
   setHandler(handler: Handler): void;
   close(): Promise<void>;
 }
@@ -21,7 +27,13 @@ export async function startServer(initial: Handler): Promise<TestServer> {
       body += chunk;
     });
     req.on('end', () => {
-      requests.push({ method: req.method ?? '', body, contentType: req.headers['content-type'] });
+      requests.push({
+        method: req.method ?? '',
+        url: req.url ?? '',
+        body,
+        contentType: req.headers['content-type'],
+        authorization: req.headers.authorization,
+      });
       handler(req, body, res);
     });
   });

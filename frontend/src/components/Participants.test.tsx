@@ -1,0 +1,37 @@
+import { render, screen, within } from '@testing-library/react';
+import { describe, expect, it } from 'vitest';
+import { Participants } from './Participants';
+
+const YOU = { identity: 'user-1', name: 'Ada', role: 'you' } as const;
+const AGENT = { identity: 'agent-AJ_1', name: 'agent-AJ_1', role: 'agent' } as const;
+
+describe('Participants', () => {
+  it('shows the caller, the agent and other people by name', () => {
+    render(
+      <Participants
+        participants={[
+          YOU,
+          AGENT,
+          { identity: 'user-2', name: 'Grace', role: 'person' },
+          { identity: 'user-3', name: 'user-3', role: 'person' },
+        ]}
+      />,
+    );
+    const section = screen.getByTestId('participants');
+    expect(within(section).getByRole('heading')).toHaveTextContent('In this call · 2 other people');
+    const items = within(section).getAllByTestId('participant');
+    expect(
+      items.map((li) => [li.getAttribute('data-role'), li.getAttribute('data-identity'), li.textContent]),
+    ).toEqual([
+      ['you', 'user-1', 'You'],
+      ['agent', 'agent-AJ_1', 'Agent'],
+      ['person', 'user-2', 'Grace'],
+      ['person', 'user-3', 'user-3'],
+    ]);
+  });
+
+  it('counts no one else when only the caller and the agent are there', () => {
+    render(<Participants participants={[YOU, AGENT]} />);
+    expect(screen.getByRole('heading')).toHaveTextContent(/^In this call$/);
+  });
+});
