@@ -15,7 +15,7 @@ from typing import Any
 
 import psutil  # type: ignore[import-untyped]
 
-from voicefleet_agent.ramp import WorkerProcesses
+from voicefleet_agent.process_tree import WorkerProcesses
 from voicefleet_devstack.livekit import LiveKitServer
 from voicefleet_devstack.process import Process, free_port
 

@@ -2,6 +2,9 @@
 
 A server that cannot start fails the tests that need it with its name and log path; nothing is
 skipped. Logs stay under pytest's temporary directory (printed at the end of a failing run).
+
+Every test that uses a server fixture, directly or through another fixture, is marked `slow`:
+`pytest -m "not slow"` runs the pure and in-process layer in seconds and starts no server.
 """
 
 from __future__ import annotations
@@ -26,6 +29,26 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
     [*(str(ROOT / part) for part in ("operator", "agent", "dashboards", "devstack")),
      *filter(None, [os.environ.get("PYTHONPATH")])]
 )  # fmt: skip
+
+
+# Fixtures that start a server or build images: those of this file, the agent worker's, and
+# the ones of tests/e2e and test modules that start theirs without depending on these.
+SERVER_FIXTURES = frozenset(
+    {"cluster", "livekit", "images", "real_cluster", "real_node", "node_livekit", "crd",
+     "operator", "worker_factory", "jaeger", "frontend", "signin_frontend", "supabase_project"}
+)  # fmt: skip
+
+
+# End-to-end tests run the system as users do (the demo, the browser, real pods): all slow.
+END_TO_END = Path(__file__).parent / "e2e"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # A test's fixturenames hold every fixture it needs, those its fixtures need included.
+    for item in items:
+        uses_servers = SERVER_FIXTURES & set(getattr(item, "fixturenames", ()))
+        if uses_servers or END_TO_END in item.path.parents:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
@@ -117,21 +140,24 @@ def crd(cluster: LocalCluster) -> None:
 class RunningOperator:
     process: Process
     metrics_url: str
+    webhook_url: str
 
 
 @pytest.fixture(scope="session")
 def operator(cluster: LocalCluster, crd: None, servers_dir: Path) -> Iterator[RunningOperator]:
     """The operator as users run it: `voicefleet-operator` against the local cluster."""
-    port = free_port()
-    command = [sys.executable, "-m", "voicefleet_operator.main", f"--metrics-port={port}"]
+    port, webhook_port = free_port(), free_port()
+    command = [sys.executable, "-m", "voicefleet_operator.main", f"--metrics-port={port}",
+               f"--webhook-port={webhook_port}"]  # fmt: skip
     process = Process(
         "voicefleet-operator",
-        [*command, "--metrics-host=127.0.0.1"],
+        [*command, "--metrics-host=127.0.0.1", "--webhook-host=127.0.0.1"],
         servers_dir / "operator.log",
         env={"KUBECONFIG": str(cluster.kubeconfig)},
     ).start()
     try:
         process.wait_until(lambda: port_open(port), 30, "serving /healthz")
-        yield RunningOperator(process, f"http://127.0.0.1:{port}/metrics")
+        webhook = f"http://127.0.0.1:{webhook_port}/livekit/webhook"
+        yield RunningOperator(process, f"http://127.0.0.1:{port}/metrics", webhook)
     finally:
         process.stop()

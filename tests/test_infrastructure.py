@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import prometheus_client
+import pytest
 import yaml
 from livekit import api, rtc
 
@@ -98,6 +99,7 @@ def test_livekit_room_and_participant(livekit: LiveKitServer) -> None:
     assert participants == 1
 
 
+@pytest.mark.slow  # starts a server of its own
 def test_prometheus_scrapes_a_target(tmp_path: Path) -> None:
     registry = prometheus_client.CollectorRegistry()
     counter = prometheus_client.Counter(
@@ -145,6 +147,7 @@ def test_deno_runs_typescript(tmp_path: Path) -> None:
     assert out.stdout.strip() == "6"
 
 
+@pytest.mark.slow  # starts a server of its own
 def test_chromium_screenshots_a_local_page(tmp_path: Path) -> None:
     (tmp_path / "index.html").write_text(
         "<html><body style='background:#00ff00'><h1>voicefleet</h1></body></html>"

@@ -535,6 +535,8 @@ class RampOptions:
     """p95 voice-to-voice, in seconds, that a step must stay under."""
     worker_pid: int | None = None
     """Main process of the worker under test, when it runs on this machine."""
+    worker_metrics: str | None = None
+    """URL of the /metrics of the worker under test, wherever it runs."""
 
     @property
     def steps(self) -> list[int]:
@@ -577,8 +579,14 @@ def parse_command(argv: Sequence[str] | None) -> tuple[LoadTestOptions, RampOpti
         metavar="SECONDS",
         help="p95 voice-to-voice a step must stay under (slo.voiceToVoiceSeconds, default 1.5)",
     )
-    ramp.add_argument(
-        "--worker-pid", type=int, help="PID of the worker under test, to measure its CPU/memory"
+    worker = ramp.add_mutually_exclusive_group()
+    worker.add_argument(
+        "--worker-pid", type=int, help="PID of the worker under test, when it runs on this machine"
+    )
+    worker.add_argument(
+        "--worker-metrics",
+        metavar="URL",
+        help="the /metrics of the worker under test, wherever it runs (http://POD:9100/metrics)",
     )
     args = parser.parse_args(argv)
     if args.progress <= 0:
@@ -603,12 +611,30 @@ def parse_command(argv: Sequence[str] | None) -> tuple[LoadTestOptions, RampOpti
 
 def ramp_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> RampOptions | None:
     if args.ramp_to is None:
+        if args.worker_pid is not None or args.worker_metrics is not None:
+            parser.error("--worker-pid and --worker-metrics measure a ramp: add --ramp-to")
         return None
     if args.ramp_to < 1 or args.ramp_step < 1:
         parser.error("--ramp-to and --ramp-step must be at least 1")
     if args.slo <= 0:
         parser.error("--slo must be a positive number of seconds")
-    return RampOptions(args.ramp_to, args.ramp_step, args.slo, args.worker_pid)
+    check_measured_worker(parser, args)
+    return RampOptions(args.ramp_to, args.ramp_step, args.slo, args.worker_pid, args.worker_metrics)
+
+
+def check_measured_worker(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """A ramp measures its worker either by PID on this machine or by its /metrics anywhere
+    (argparse itself refuses both)."""
+    if args.worker_pid is None and args.worker_metrics is None:
+        parser.error(
+            "--ramp-to needs the worker's CPU and memory: --worker-pid PID of a worker on this "
+            "machine, or --worker-metrics URL of its /metrics"
+        )
+    url = args.worker_metrics
+    if url is not None and not url.startswith(("http://", "https://")):
+        parser.error(
+            "--worker-metrics must be the http:// or https:// URL of the worker's /metrics"
+        )
 
 
 def format_report(report: LoadTestReport) -> str:

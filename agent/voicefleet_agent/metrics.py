@@ -3,7 +3,8 @@
 Each session runs in its own job process, so metrics use prometheus-client's multiprocess
 mode: the worker points PROMETHEUS_MULTIPROC_DIR at a fresh directory before anything imports
 prometheus_client, and /metrics merges every process's files. Gauges are written by the main
-process only (hence `max`); counters and histograms by the job processes.
+process only (hence `max`); counters and histograms by the job processes, except the worker's
+CPU counter, which the main process adds to as it samples its process tree.
 """
 
 from __future__ import annotations
@@ -116,6 +117,19 @@ ACTIVE_SESSIONS = Gauge(
 DRAINING = Gauge(
     "voicefleet_agent_draining", "1 while the worker drains.", COMMON, multiprocess_mode="max"
 )
+# The worker's whole process tree (main process, forkserver, job processes), sampled by the
+# main process: what a worker costs at a given number of sessions, wherever it runs.
+WORKER_CPU = Counter(
+    "voicefleet_agent_worker_cpu_seconds_total",
+    "CPU time of the worker's processes, job processes that have exited included.",
+    COMMON,
+)
+WORKER_MEMORY = Gauge(
+    "voicefleet_agent_worker_memory_bytes",
+    "Proportional set size of the worker's processes.",
+    COMMON,
+    multiprocess_mode="max",
+)
 
 
 FALLBACK_ADAPTERS = (stt.FallbackAdapter, llm.FallbackAdapter, tts.FallbackAdapter)
@@ -216,6 +230,14 @@ def set_worker_state(labels: Labels, *, active_sessions: int, draining: bool) ->
     """Worker-level gauges; called by the main process, which owns them."""
     ACTIVE_SESSIONS.labels(**labels.common()).set(active_sessions)
     DRAINING.labels(**labels.common()).set(1 if draining else 0)
+
+
+def record_worker_usage(labels: Labels, *, cpu_seconds_added: float, memory_bytes: int) -> None:
+    """The process tree's CPU time since the last sample, and its memory now; called by the
+    main process, which samples them."""
+    if cpu_seconds_added > 0:
+        WORKER_CPU.labels(**labels.common()).inc(cpu_seconds_added)
+    WORKER_MEMORY.labels(**labels.common()).set(memory_bytes)
 
 
 class SessionMetrics:

@@ -3,11 +3,12 @@ worker step by step until p95 voice-to-voice passes the SLO threshold.
 
 Each step is a full load test (voicefleet_agent.loadtest) and prints one row: latency of the
 clean answers, turns the agent talked over or never answered, the worker's CPU and memory per
-session (its process tree, read on this machine with --worker-pid), and the load generator's
-own CPU. The largest step that held the SLO is the recommended sessionsPerWorker, and what the
-worker used there, with a margin, its resource requests. Callers that share a machine with the
-worker can starve it, or themselves: a step where the callers or the machine ran out of CPU is
-flagged, since its latency measures the load generator rather than the worker.
+session (its process tree: read on this machine with --worker-pid, or from the worker's own
+/metrics wherever it runs with --worker-metrics), and the load generator's own CPU. The
+largest step that held the SLO is the recommended sessionsPerWorker, and what the worker used
+there, with a margin, its resource requests. Callers that share a machine with the worker can
+starve it, or themselves: a step where the callers or the machine ran out of CPU is flagged,
+since its latency measures the load generator rather than the worker.
 """
 
 from __future__ import annotations
@@ -18,10 +19,14 @@ import json
 import math
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 import psutil  # type: ignore[import-untyped]
+from prometheus_client.parser import text_string_to_metric_families
 
 from voicefleet_agent.loadtest import (
     LoadTestOptions,
@@ -31,6 +36,7 @@ from voicefleet_agent.loadtest import (
     print_progress,
     run_loadtest,
 )
+from voicefleet_agent.process_tree import WorkerProcesses
 
 MIB = 2**20
 SAMPLE_SECONDS = 1.0
@@ -51,32 +57,62 @@ MEMORY_GRAIN_MIB = 64
 MEMORY_LIMIT_FACTOR = 2
 
 
-class WorkerProcesses:
-    """The worker's process tree on this machine: its main process, the forkserver and the job
-    processes, including the CPU of job processes that have exited."""
+WORKER_CPU = "voicefleet_agent_worker_cpu_seconds_total"
+WORKER_MEMORY = "voicefleet_agent_worker_memory_bytes"
+SCRAPE_TIMEOUT_SECONDS = 5.0
 
-    def __init__(self, pid: int) -> None:
-        self.root = psutil.Process(pid)
 
-    def tree(self) -> list[psutil.Process]:
-        return [self.root, *self.root.children(recursive=True)]
+class WorkerUsage(Protocol):
+    """The worker's process tree: CPU seconds so far and memory now."""
+
+    def cpu_seconds(self) -> float: ...
+
+    def memory_bytes(self) -> int: ...
+
+
+class WorkerMetricsError(Exception):
+    """The worker's /metrics could not be read or lacks its usage."""
+
+
+class WorkerMetrics:
+    """A worker's usage from its /metrics, wherever it runs (a pod): the worker samples its own
+    process tree once a second, as WorkerProcesses would read it on its machine."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def _read(self, name: str) -> float:
+        try:
+            with urllib.request.urlopen(self.url, timeout=SCRAPE_TIMEOUT_SECONDS) as response:
+                text = response.read().decode()
+        except (urllib.error.URLError, OSError) as e:
+            raise WorkerMetricsError(f"cannot read the worker's metrics at {self.url}: {e}") from e
+        values = [
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == name
+        ]
+        if not values:
+            raise WorkerMetricsError(
+                f"{self.url} has no {name}: is it the /metrics of a voicefleet agent worker?"
+            )
+        return float(sum(values))
 
     def cpu_seconds(self) -> float:
-        total = 0.0
-        for proc in self.tree():
-            with contextlib.suppress(psutil.Error):
-                t = proc.cpu_times()
-                total += t.user + t.system + t.children_user + t.children_system
-        return total
+        return self._read(WORKER_CPU)
 
     def memory_bytes(self) -> int:
-        """Proportional set size summed: pages the forked processes share count once."""
-        total = 0
-        for proc in self.tree():
-            with contextlib.suppress(psutil.Error):
-                info = proc.memory_full_info()
-                total += getattr(info, "pss", info.rss)
-        return int(total)
+        return int(self._read(WORKER_MEMORY))
+
+
+def worker_usage(ramp: RampOptions) -> WorkerUsage | None:
+    """Where the ramp reads the worker's usage: its process tree here, or its /metrics."""
+    if ramp.worker_pid is not None:
+        return WorkerProcesses(ramp.worker_pid)
+    if ramp.worker_metrics is not None:
+        return WorkerMetrics(ramp.worker_metrics)
+    return None
 
 
 def own_cpu_seconds() -> float:
@@ -179,11 +215,11 @@ def round_up(value: float, grain: int) -> int:
     return max(grain, math.ceil(value / grain) * grain)
 
 
-Measure = Callable[[LoadTestOptions, WorkerProcesses | None, int | None], Awaitable[Step]]
+Measure = Callable[[LoadTestOptions, WorkerUsage | None, int | None], Awaitable[Step]]
 
 
 async def measure_step(
-    options: LoadTestOptions, worker: WorkerProcesses | None, idle_bytes: int | None
+    options: LoadTestOptions, worker: WorkerUsage | None, idle_bytes: int | None
 ) -> Step:
     """One load test at `options.callers`, with the resources it used sampled meanwhile."""
     loop = asyncio.get_running_loop()
@@ -196,9 +232,13 @@ async def measure_step(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), SAMPLE_SECONDS)
 
+    async def worker_cpu_seconds() -> float | None:
+        # Reading a process tree or a scrape blocks: the callers' audio must not wait for it.
+        return None if worker is None else await loop.run_in_executor(None, worker.cpu_seconds)
+
     started, own = time.monotonic(), own_cpu_seconds()
     busy, total = machine_busy_seconds()
-    worker_cpu = worker.cpu_seconds() if worker is not None else 0.0
+    worker_cpu = await worker_cpu_seconds()
     sampler = asyncio.create_task(sample_memory())
     try:
         report = await run_loadtest(options, on_progress=print_progress(options.planned_turns))
@@ -207,11 +247,16 @@ async def measure_step(
         await sampler
     elapsed = time.monotonic() - started
     busy_after, total_after = machine_busy_seconds()
+    generator = own_cpu_seconds() - own
+    worker_after = await worker_cpu_seconds()
+    worker_cores = None
+    if worker_after is not None and worker_cpu is not None:
+        worker_cores = (worker_after - worker_cpu) / elapsed
     usage = Usage(
         seconds=elapsed,
-        generator_cores=(own_cpu_seconds() - own) / elapsed,
+        generator_cores=generator / elapsed,
         machine_busy=(busy_after - busy) / max(1e-9, total_after - total),
-        worker_cores=None if worker is None else (worker.cpu_seconds() - worker_cpu) / elapsed,
+        worker_cores=worker_cores,
         worker_peak_bytes=max(peak) if peak else None,
     )
     return Step(options.callers, report, usage, idle_bytes)
@@ -225,8 +270,10 @@ async def run_ramp(
 ) -> list[Step]:
     """Load tests at each of `ramp.steps` callers in turn, up to and including the first whose
     p95 passes `ramp.threshold` (or that lost turns)."""
-    worker = WorkerProcesses(ramp.worker_pid) if ramp.worker_pid is not None else None
-    idle = worker.memory_bytes() if worker is not None else None
+    worker = worker_usage(ramp)
+    idle = None
+    if worker is not None:  # read in a thread, as every step's samples are
+        idle = await asyncio.get_running_loop().run_in_executor(None, worker.memory_bytes)
     steps: list[Step] = []
     for index, callers in enumerate(ramp.steps):
         if index:
@@ -306,7 +353,7 @@ def format_recommendation(steps: list[Step], rec: Recommendation) -> str:
             f"(the worker's use at {rec.sessions} sessions + {REQUEST_MARGIN - 1:.0%})"
         )
     elif rec.sessions is not None:
-        lines.append("resources: not measured (pass --worker-pid of a worker on this machine)")
+        lines.append("resources: not measured (pass --worker-pid or --worker-metrics)")
     lines.extend(generator_warnings(steps))
     return "\n".join(lines)
 
@@ -342,7 +389,11 @@ def main(options: LoadTestOptions, ramp: RampOptions) -> int:
     def show(step: Step) -> None:
         print(table_row(step), flush=True)
 
-    steps = asyncio.run(run_ramp(options, ramp, on_step=show))
+    try:
+        steps = asyncio.run(run_ramp(options, ramp, on_step=show))
+    except WorkerMetricsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     rec = recommend(steps, ramp.threshold)
     print(format_recommendation(steps, rec))
     summary = {"steps": [step_summary(s) for s in steps], "sessions_per_worker": rec.sessions}

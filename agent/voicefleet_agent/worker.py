@@ -8,7 +8,6 @@ local models load there, so the first call is not slow).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import os
@@ -19,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psutil  # type: ignore[import-untyped]
 from livekit.agents import AgentServer, AgentSession, JobContext, JobProcess, llm, room_io
 from livekit.agents.utils.hw import get_cpu_monitor
 from livekit.agents.voice.events import CloseEvent, ConversationItemAddedEvent
@@ -32,8 +30,14 @@ from voicefleet_agent.floor import TRANSCRIPT_SECONDS, Floor, FloorSwitch
 from voicefleet_agent.health import HealthServer
 from voicefleet_agent.logs import install_redaction
 from voicefleet_agent.main import CONFIG_VARIABLE, PRELOAD_MODULES
-from voicefleet_agent.metrics import Labels, SessionMetrics, set_worker_state
+from voicefleet_agent.metrics import (
+    Labels,
+    SessionMetrics,
+    record_worker_usage,
+    set_worker_state,
+)
 from voicefleet_agent.pipeline import Pipeline, build_pipeline, load_vad
+from voicefleet_agent.process_tree import WorkerProcesses
 from voicefleet_agent.resume import RESUME_LINE, resumed
 from voicefleet_agent.tool_spec import header_variables
 from voicefleet_agent.tools import ToolClient, build_tools
@@ -47,8 +51,8 @@ DEFAULT_WORKER_PORT = 8081
 FULL_LOAD = 1.0
 # Job processes kept warm (each holds Silero and the local models): enough for a burst of two.
 WARM_PROCESSES = 2
-# Each sample walks the process table for the worker's children: once a second, averaged
-# over the last 3 s.
+# Each sample walks the process table for the worker's children and reads their memory (for
+# /metrics): once a second; the load is averaged over the last 3 s.
 CPU_SAMPLE_SECONDS = 1.0
 CPU_WINDOW = 3
 STATE_KEY = "voicefleet"
@@ -82,33 +86,34 @@ def worker_load(cpu: float, active_sessions: int, sessions_per_worker: int) -> f
 class CpuSampler:
     """Moving average of the CPU this worker's process tree uses, as a share of the CPUs it may
     use (the cgroup quota when there is one). Counting only its own processes keeps workers
-    that share a node or a container from reading each other's load as their own."""
+    that share a node or a container from reading each other's load as their own. Each sample
+    also goes to /metrics: the tree's CPU time and memory, as the sizing ramp reads them."""
 
-    def __init__(self) -> None:
+    def __init__(self, labels: Labels) -> None:
         self._cpus = get_cpu_monitor().cpu_count()
-        self._root = psutil.Process()
-        self._seen: dict[int, float] = {}
+        self._tree = WorkerProcesses()
+        self._labels = labels
         self._samples: list[float] = []
         self._lock = threading.Lock()
         threading.Thread(target=self._run, name="voicefleet-cpu", daemon=True).start()
 
-    def _cpu_seconds(self) -> dict[int, float]:
-        used: dict[int, float] = {}
-        for proc in [self._root, *self._root.children(recursive=True)]:
-            with contextlib.suppress(psutil.Error):
-                times = proc.cpu_times()
-                used[proc.pid] = times.user + times.system
+    def _record(self, counted: float) -> float:
+        """Read the tree, export its memory and the CPU time beyond `counted` (what the
+        counter holds); returns the CPU time read."""
+        used = self._tree.cpu_seconds()
+        record_worker_usage(
+            self._labels, cpu_seconds_added=used - counted, memory_bytes=self._tree.memory_bytes()
+        )
         return used
 
     def _run(self) -> None:
-        last_at = time.monotonic()
-        self._seen = self._cpu_seconds()
+        last_at, last = time.monotonic(), self._record(0.0)
+        counted = last
         while True:
             time.sleep(CPU_SAMPLE_SECONDS)
-            now, used = time.monotonic(), self._cpu_seconds()
-            busy = sum(t - self._seen.get(pid, 0.0) for pid, t in used.items())
-            share = busy / ((now - last_at) * self._cpus)
-            self._seen, last_at = used, now
+            now, used = time.monotonic(), self._record(counted)
+            share = (used - last) / ((now - last_at) * self._cpus)
+            last, last_at, counted = used, now, max(counted, used)
             with self._lock:
                 self._samples = [*self._samples[-(CPU_WINDOW - 1) :], min(1.0, max(0.0, share))]
 
@@ -123,7 +128,7 @@ class WorkerLoad:
     def __init__(self, config: AgentConfig, labels: Labels) -> None:
         self._sessions_per_worker = config.sessions_per_worker
         self._labels = labels
-        self._cpu = CpuSampler()
+        self._cpu = CpuSampler(labels)
 
     def __call__(self, server: AgentServer) -> float:
         active = len(server.active_jobs)

@@ -21,7 +21,9 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.agent.tool_server import ToolServer
 from voicefleet_agent.loadtest import Caller, LoadTestOptions, caller_token
+from voicefleet_agent.tools import ToolClient
 from voicefleet_devstack.livekit import LiveKitServer
 from voicefleet_devstack.otlp import OTLPReceiver
 from voicefleet_devstack.process import Process, free_port
@@ -142,6 +144,22 @@ def worker_factory(
     yield start
     for worker in workers:
         worker.stop()
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[ToolServer]:
+    """An HTTP server on loopback for the agent's tools, one per test."""
+    server = await ToolServer().start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[ToolClient]:
+    """The tools' HTTP client, closed after the test."""
+    client = ToolClient()
+    yield client
+    await client.aclose()
 
 
 @asynccontextmanager

@@ -7,7 +7,9 @@ import os
 
 import numpy as np
 import pytest
+from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
+from voicefleet_agent import ramp as ramp_module
 from voicefleet_agent.accounting import AgentText, Outcome, judge, reply_text
 from voicefleet_agent.loadtest import (
     DEFAULT_SLO_SECONDS,
@@ -19,11 +21,13 @@ from voicefleet_agent.loadtest import (
     parse_command,
     progress_line,
 )
+from voicefleet_agent.process_tree import WorkerProcesses
 from voicefleet_agent.ramp import (
     MIB,
     Step,
     Usage,
-    WorkerProcesses,
+    WorkerMetrics,
+    WorkerMetricsError,
     format_recommendation,
     recommend,
     run_ramp,
@@ -125,7 +129,10 @@ def step(callers: int, p95: float, *, failed: int = 0, generator: float = 0.2) -
     return Step(callers, report_of(*outcomes), usage, worker_idle_bytes=300 * MIB)
 
 
-def test_the_ramp_stops_at_the_first_step_over_the_threshold() -> None:
+def test_the_ramp_stops_at_the_first_step_over_the_threshold(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(ramp_module, "SETTLE_SECONDS", 0.0)  # no rooms to settle here
     p95s = {1: 0.9, 2: 1.1, 3: 1.7, 4: 1.2}
     measured: list[int] = []
 
@@ -182,7 +189,32 @@ def test_ramp_arguments_and_the_slo_default() -> None:
     assert (ramp.threshold, ramp.worker_pid) == (DEFAULT_SLO_SECONDS, 42)
     assert parse_command([*CONNECTION, "--agent", "a"])[1] is None
     with pytest.raises(SystemExit):
-        parse_command([*CONNECTION, "--agent", "a", "--ramp-to", "0"])
+        parse_command([*CONNECTION, "--agent", "a", "--ramp-to", "0", "--worker-pid", "42"])
+    url = "http://10.0.0.7:9100/metrics"
+    remote = parse_command([*CONNECTION, "--agent", "a", "--ramp-to", "2", "--worker-metrics", url])
+    assert remote[1] is not None
+    assert (remote[1].worker_metrics, remote[1].worker_pid) == (url, None)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--ramp-to", "3"], "--ramp-to needs the worker's CPU and memory"),
+        (
+            ["--ramp-to", "3", "--worker-pid", "42", "--worker-metrics", "http://w/metrics"],
+            "not allowed with argument --worker-pid",
+        ),
+        (["--ramp-to", "3", "--worker-metrics", "w:9100/metrics"], "http:// or https:// URL"),
+        (["--worker-metrics", "http://w/metrics"], "add --ramp-to"),
+    ],
+)
+def test_a_ramp_measures_exactly_one_worker_source(
+    extra: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        parse_command([*CONNECTION, "--agent", "a", *extra])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
 
 
 def test_worker_processes_read_this_process_tree() -> None:
@@ -191,3 +223,27 @@ def test_worker_processes_read_this_process_tree() -> None:
     before = tree.cpu_seconds()
     sum(i * i for i in range(2_000_000))
     assert tree.cpu_seconds() > before
+
+
+def test_worker_metrics_reads_the_usage_a_worker_exposes_and_names_what_is_missing() -> None:
+    registry = CollectorRegistry()
+    cpu = Counter("voicefleet_agent_worker_cpu_seconds", "", ["agent"], registry=registry)
+    memory = Gauge("voicefleet_agent_worker_memory_bytes", "", ["agent"], registry=registry)
+    cpu.labels("a").inc(12.5)
+    memory.labels("a").set(300 * MIB)
+    server, thread = start_http_server(0, "127.0.0.1", registry)
+    url = f"http://127.0.0.1:{server.server_port}/metrics"
+    try:
+        worker = WorkerMetrics(url)
+        assert (worker.cpu_seconds(), worker.memory_bytes()) == (12.5, 300 * MIB)
+        cpu.labels("a").inc(0.5)
+        assert worker.cpu_seconds() == 13.0
+        registry.unregister(memory)
+        with pytest.raises(WorkerMetricsError, match="has no voicefleet_agent_worker_memory"):
+            worker.memory_bytes()
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    with pytest.raises(WorkerMetricsError, match="cannot read the worker's metrics"):
+        WorkerMetrics(url).cpu_seconds()

@@ -3,6 +3,7 @@ with simulated providers."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -20,7 +21,9 @@ from voicefleet_agent.loadtest import (
     run_loadtest,
     utterance_pcm,
 )
-from voicefleet_agent.ramp import run_ramp
+from voicefleet_agent.process_tree import WorkerProcesses
+from voicefleet_agent.ramp import MIB, WorkerMetrics, run_ramp
+from voicefleet_agent.worker import CPU_SAMPLE_SECONDS
 from voicefleet_devstack.livekit import LiveKitServer
 
 DELAY = 0.05
@@ -115,6 +118,67 @@ async def test_the_ramp_measures_each_step_and_recommends_the_largest_that_held(
         assert step.usage.worker_peak_bytes is not None
         assert step.usage.worker_peak_bytes > 100 * 2**20
         assert step.usage.generator_cores > 0
+
+
+async def test_a_worker_exposes_its_process_tree_as_the_ramp_reads_it_here(
+    steady_worker: AgentWorker,
+) -> None:
+    """/metrics carries what the ramp would read of the worker on this machine: the tree's CPU
+    time and proportional memory as of its last sample, taken within the last second. Job
+    processes of earlier calls may still be exiting and warm ones loading: the exposed figures
+    lie between what this machine reads before and after that sample."""
+    assert steady_worker.process is not None
+    assert steady_worker.process.popen is not None
+    here = WorkerProcesses(steady_worker.process.popen.pid)
+    exposed = WorkerMetrics(f"{steady_worker.url}/metrics")
+    cpu_before, memory_before = here.cpu_seconds(), here.memory_bytes()
+    await asyncio.sleep(2 * CPU_SAMPLE_SECONDS)
+    cpu, memory = exposed.cpu_seconds(), exposed.memory_bytes()
+    cpu_after, memory_after = here.cpu_seconds(), here.memory_bytes()
+    assert cpu_before <= cpu <= cpu_after + 0.05
+    low, high = sorted((memory_before, memory_after))
+    assert 0.95 * low <= memory <= 1.05 * high
+
+
+async def settled(worker: AgentWorker) -> None:
+    """Wait (30 s at most) until the worker carries no call and its process tree has stopped
+    changing: the job processes of earlier tests' calls have exited, the warm ones are up."""
+    assert worker.process is not None
+    assert worker.process.popen is not None
+    tree = WorkerProcesses(worker.process.popen.pid)
+    last: set[int] | None = None
+    async with asyncio.timeout(30):
+        while True:
+            busy = worker.sample("voicefleet_agent_active_sessions") > 0
+            pids = {p.pid for p in tree.tree()}
+            if not busy and pids == last:
+                return
+            last = None if busy else pids
+            await asyncio.sleep(2 * CPU_SAMPLE_SECONDS)
+
+
+async def test_the_ramp_reads_a_worker_from_its_metrics_and_its_usage_grows_with_load(
+    livekit: LiveKitServer, steady_worker: AgentWorker
+) -> None:
+    """As for a worker in a pod: nothing but its /metrics tells the ramp what it used."""
+    await settled(steady_worker)
+    ramp = RampOptions(max_callers=3, threshold=10.0, worker_metrics=f"{steady_worker.url}/metrics")
+    steps = await run_ramp(options(livekit, "vf-steady", turns=2), ramp)
+    assert [s.callers for s in steps] == [1, 2, 3]
+    for step in steps:
+        assert step.report.turns_answered == 2 * step.callers
+        assert step.worker_cores_per_session is not None
+        assert step.worker_cores_per_session > 0
+        assert step.worker_mib_per_session is not None
+        assert step.worker_mib_per_session > 0
+    one, three = steps[0].usage, steps[-1].usage
+    assert one.worker_cores is not None
+    assert three.worker_cores is not None
+    assert three.worker_cores > 1.3 * one.worker_cores
+    assert one.worker_peak_bytes is not None
+    assert three.worker_peak_bytes is not None
+    # Two more job processes, each with its own VAD and session state.
+    assert three.worker_peak_bytes > one.worker_peak_bytes + 2 * 10 * MIB
 
 
 def test_the_ramp_command_stops_at_the_first_step_over_the_threshold(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -54,20 +54,6 @@ def spec_with(tools: list[dict[str, Any]], env: list[dict[str, Any]] | None = No
 def sample(name: str, **labels: str) -> float:
     value = REGISTRY.get_sample_value(name, {**LABELS.common(), **labels})
     return value or 0.0
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[ToolServer]:
-    server = await ToolServer().start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[ToolClient]:
-    client = ToolClient()
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture

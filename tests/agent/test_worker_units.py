@@ -63,6 +63,8 @@ AGENT_METRICS = {
     "voicefleet_agent_stt_audio_seconds": ("counter", {"provider", "model"}),
     "voicefleet_agent_active_sessions": ("gauge", set()),
     "voicefleet_agent_draining": ("gauge", set()),
+    "voicefleet_agent_worker_cpu_seconds": ("counter", set()),
+    "voicefleet_agent_worker_memory_bytes": ("gauge", set()),
 }
 
 
@@ -102,6 +104,7 @@ def test_exposition_passes_promtool(tmp_path: Any) -> None:
     metrics.VOICE_TO_VOICE.labels(**labels.common()).observe(0.7)
     metrics.SESSIONS.labels(**labels.common(), outcome="completed").inc()
     metrics.set_worker_state(labels, active_sessions=1, draining=False)
+    metrics.record_worker_usage(labels, cpu_seconds_added=1.5, memory_bytes=300 * 2**20)
     result = subprocess.run(
         [binary("promtool"), "check", "metrics"],
         input=generate_latest(registry),

@@ -28,6 +28,7 @@ def test_promtool_accepts_the_rule_file(run_promtool: Run) -> None:
     assert "SUCCESS" in result.stdout
 
 
+@pytest.mark.slow  # promtool evaluates the SLO windows over hours of samples: up to a minute
 @pytest.mark.parametrize("unit_test", UNIT_TESTS, ids=lambda p: p.name)
 def test_promtool_unit_tests_pass(run_promtool: Run, unit_test: Path) -> None:
     result = run_promtool("test", "rules", unit_test.name, cwd=RULE_TESTS)
