@@ -38,6 +38,7 @@ from voicefleet_agent.metrics import (
 )
 from voicefleet_agent.pipeline import Pipeline, build_pipeline, load_vad
 from voicefleet_agent.process_tree import WorkerProcesses
+from voicefleet_agent.recovery import LostJobWatch
 from voicefleet_agent.resume import RESUME_LINE, resumed
 from voicefleet_agent.tool_spec import header_variables
 from voicefleet_agent.tools import ToolClient, build_tools
@@ -252,9 +253,11 @@ def build_server(config: AgentConfig, env: Mapping[str, str]) -> AgentServer:
     def on_started() -> None:
         install_redaction(os.environ)  # the CLI has set up its JSON handlers by now
         set_worker_state(labels, active_sessions=0, draining=False)
-        task = asyncio.get_running_loop().create_task(health.start())
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
+        watch = LostJobWatch(server, env, labels)
+        for work in (health.start(), watch.run(config.agent_name)):
+            task = asyncio.get_running_loop().create_task(work)
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
 
     def on_registered(*_: object) -> None:
         health.registered = True

@@ -54,6 +54,7 @@ LIVEKIT_POLL_ERRORS = "voicefleet_operator_livekit_poll_errors_total"
 LIVEKIT_REACHABLE = "voicefleet_operator_livekit_reachable"
 WEBHOOKS_RECEIVED = "voicefleet_operator_webhooks_received_total"
 REDISPATCHES = "voicefleet_operator_redispatches_total"
+JOB_REDISPATCHES = "voicefleet_agent_redispatches_total"
 
 # Labels an SLO is evaluated over and the ones a fleet is broken down by.
 SLO_LABELS: tuple[str, ...] = ("namespace", "agent")

@@ -139,6 +139,19 @@ class RealNode:
         for archive in archives:
             self._ctr("images", "import", "--all-platforms", str(archive))
 
+    def container_pid(self, container_id: str) -> int:
+        """The host PID of a container's first process (`containerd://<id>` or the bare id)."""
+        task = container_id.removeprefix("containerd://")
+        listing = subprocess.run(
+            ["ctr", f"--address={self.socket}", "--namespace=k8s.io", "tasks", "ls"],
+            capture_output=True, text=True, timeout=30, check=True,
+        ).stdout  # fmt: skip
+        for line in listing.splitlines()[1:]:
+            fields = line.split()
+            if fields and fields[0] == task:
+                return int(fields[1])
+        raise ComponentError(f"no running task for container {task}")
+
     def stop(self) -> None:
         """Stop every container, then the kubelet and containerd, and undo the network."""
         kubelet = next((p for p in self.processes if p.name == "kubelet"), None)

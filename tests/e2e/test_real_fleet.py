@@ -13,11 +13,13 @@ import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
+import psutil
 import pytest
 import yaml
 from livekit import api
 
 from voicefleet_agent.loadtest import Caller, utterance_pcm
+from voicefleet_agent.resume import RESUME_LINE
 from voicefleet_devstack.cluster import LocalCluster
 from voicefleet_devstack.images import Image, build_example
 from voicefleet_devstack.livekit import LiveKitServer
@@ -252,6 +254,44 @@ async def test_worker_pods_answer_real_callers(
         eventually(lambda: busy_marks(agent_fleet, name) == ("1", "false", "true"), timeout=15)
     eventually(lambda: active_sessions(worker) == 0, timeout=30)
     eventually(lambda: busy_marks(agent_fleet, name) == ("0", None, None), timeout=15)
+
+
+async def test_a_job_process_killed_in_a_pod_is_replaced_and_the_caller_greeted_back(
+    agent_fleet: LocalCluster, node_livekit: LiveKitServer, real_node: RealNode
+) -> None:
+    """The kernel's OOM killer takes one call's job process inside a worker pod: the worker
+    puts the call back at once, and the caller hears an agent again within seconds."""
+    eventually(lambda: settled(agent_fleet, 1), timeout=180)
+    async with Call(node_livekit, "real-recover") as call:
+        await call.answered()
+        await call.caller.wait_agent_silent(0.8, ANSWER_TIMEOUT)
+        lost = call.caller.agent_identity
+        load = wait_for_load(agent_fleet, [0, 1])
+        (busy,) = [name for name, sessions in load.items() if sessions == 1]
+        media_process(agent_fleet, real_node, busy).kill()
+        killed = time.time()
+        heard = await call.caller.wait_audible_after(killed, 10)
+        print(f"job process killed in {busy} → the new agent heard after {heard - killed:.1f}s")
+        assert call.caller.agent_identity not in (lost, None)
+        await asyncio.to_thread(eventually, lambda: greeted_back(call), 20)
+        await call.answered("can you still hear me")
+
+
+def greeted_back(call: Call) -> bool:
+    """The new agent's first words: the call goes on, it does not start over."""
+    agent = call.caller.agent_identity
+    return any(RESUME_LINE in t.text for t in call.caller.transcripts if t.identity == agent)
+
+
+def media_process(cluster: LocalCluster, node: RealNode, pod: str) -> psutil.Process:
+    """The process of `pod` that holds a call's media: the one with a UDP socket among its
+    worker container's processes, seen from the node."""
+    out = cluster.kubectl("get", "pod", pod, "-n", NS, "-o", "json")
+    (status,) = json.loads(out)["status"]["containerStatuses"]
+    worker = psutil.Process(node.container_pid(status["containerID"]))
+    found = [p for p in worker.children(recursive=True) if p.net_connections(kind="udp")]
+    assert len(found) == 1, f"{len(found)} processes of {pod} hold media"
+    return found[0]
 
 
 def busy_marks(cluster: LocalCluster, pod: str) -> tuple[str | None, ...]:

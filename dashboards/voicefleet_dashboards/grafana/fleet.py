@@ -157,17 +157,22 @@ def livekit_rows(board: Board) -> None:
         ),
         timeseries_panel(
             "Agents dispatched again",
-            "Agents lost mid-call (their worker died: OOM, node loss, a kill) in the last "
-            "hour, by how LiveKit saw them go and what the operator did: dispatched into the "
+            "Agents lost mid-call in the last hour, and what was done: dispatched into the "
             "room again, or skipped (another agent there, no caller left, given up after "
-            "repeated losses, LiveKit refused). One collector serves each endpoint for all "
-            "VoiceAgents, so this panel ignores the agent filters.",
+            "repeated losses, LiveKit refused). A job process that died is put back by its "
+            "worker within about a second; a whole worker lost (OOM, node loss, a kill) by "
+            "the operator once LiveKit times it out, by how LiveKit saw it go. The operator's "
+            "series ignore the agent filters: one collector serves each endpoint.",
             units.Short,
             [
                 query(
                     f"sum by (reason, outcome) (increase({m.REDISPATCHES}[1h]))",
-                    "{{outcome}} ({{reason}})",
-                )
+                    "{{outcome}} (worker lost: {{reason}})",
+                ),
+                query(
+                    f"sum by (outcome) (increase({filtered(m.JOB_REDISPATCHES)}[1h]))",
+                    "{{outcome}} (job process died)",
+                ),
             ],
         ),
         timeseries_panel(
@@ -183,7 +188,6 @@ def livekit_rows(board: Board) -> None:
                 )
                 for q, legend in (("0.5", "p50"), ("0.95", "p95"))
             ],
-            size=(24, 8),
         ),
     )
 
