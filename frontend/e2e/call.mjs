@@ -14,9 +14,13 @@ import { chromium } from 'playwright-core';
 
 const USAGE = `usage: node e2e/call.mjs --url URL --screenshots DIR [options]
   --wav FILE               microphone input (16-bit PCM WAV; Chromium loops it)
-  --mode call|token-error|signed-out
-                           a whole call (default), a failing token request then retry, or a
-                           page with sign-in and no session: it must ask to sign in
+  --mode call|token-error|signed-out|drop|full-reconnect
+                           a whole call (default), a failing token request then retry, a
+                           page with sign-in and no session: it must ask to sign in, a call
+                           whose browser goes offline for --outage seconds mid-call, or one
+                           whose LiveKit client reconnects fully mid-call (needs a page built
+                           with VITE_E2E_HOOKS=true)
+  --outage SECONDS         drop mode: how long the browser stays offline (default 5)
   --session FILE           JSON {"storageKey", "session"}: put the session in localStorage where
                            supabase-js keeps it before the page loads; the call then ends with
                            Sign out
@@ -52,6 +56,7 @@ function options() {
       wav: { type: 'string' },
       screenshots: { type: 'string' },
       mode: { type: 'string', default: 'call' },
+      outage: { type: 'string', default: '5' },
       session: { type: 'string' },
       'pause-after': { type: 'string' },
       timeout: { type: 'string', default: '30' },
@@ -66,6 +71,7 @@ function options() {
     wav: values.wav,
     screenshots: values.screenshots,
     mode: values.mode,
+    outageMs: Number(values.outage) * 1000,
     session: values.session,
     pauseAfter: values['pause-after'],
     timeoutMs: Number(values.timeout) * 1000,
@@ -76,9 +82,10 @@ function options() {
   const problems = [
     !opts.url && '--url is required',
     !opts.screenshots && '--screenshots is required',
-    !['call', 'token-error', 'signed-out'].includes(opts.mode) &&
-      '--mode must be call, token-error or signed-out',
-    opts.mode === 'call' && !opts.wav && '--wav is required for a call',
+    !['call', 'token-error', 'signed-out', 'drop', 'full-reconnect'].includes(opts.mode) &&
+      '--mode must be call, token-error, signed-out, drop or full-reconnect',
+    ['call', 'drop', 'full-reconnect'].includes(opts.mode) && !opts.wav && '--wav is required for a call',
+    !(opts.outageMs > 0) && '--outage must be positive',
     !(opts.timeoutMs > 0 && opts.pauseTimeoutMs > 0) && '--timeout values must be positive',
     !(width > 0 && height > 0) && '--viewport must be WxH',
   ].filter(Boolean);
@@ -161,6 +168,24 @@ function lines(selector) {
     kind: li.getAttribute('data-kind'),
     text: li.querySelector('.line-text')?.textContent?.trim() ?? '',
   }));
+}
+
+function agentIdentity() {
+  return (
+    document.querySelector('[data-testid="participant"][data-role="agent"]')?.getAttribute('data-identity') ??
+    null
+  );
+}
+
+function agentLines() {
+  return document.querySelectorAll('[data-testid="transcript-line"][data-speaker="agent"][data-final="true"]')
+    .length;
+}
+
+function errorShown() {
+  const node = document.querySelector('[data-testid="error-message"]');
+  const text = (selector) => node.querySelector(selector)?.textContent.trim() ?? '';
+  return { kind: node.getAttribute('data-error-kind'), title: text('h2'), message: text('p') };
 }
 
 class Call {
@@ -338,6 +363,54 @@ class Call {
     await this.end();
   }
 
+  // The connection breaks mid-call: the browser goes offline for --outage seconds (its signal
+  // connection drops), or LiveKit's client runs its full-reconnect scenario (a new peer
+  // connection and a new join as the same participant). The page must say it is
+  // reconnecting; then either the same call goes on with the same agent, or, once the
+  // client has given up, the call ends with a message saying so.
+  async interrupt() {
+    const agentBefore = await this.page.evaluate(agentIdentity);
+    if (this.opts.mode === 'drop') {
+      await this.page.context().setOffline(true);
+    } else {
+      await this.page.evaluate(() => window.__voicefleetRoom.simulateScenario('full-reconnect'));
+    }
+    await this.testId('connection state "reconnecting"', 'connection-state', {
+      'data-state': 'reconnecting',
+    });
+    await this.step('reconnecting');
+    if (this.opts.mode === 'drop') {
+      await this.page.waitForTimeout(this.opts.outageMs);
+      await this.page.context().setOffline(false);
+      await this.step('online');
+    }
+    const outcome = await Promise.race([
+      this.testId('connection state "connected"', 'connection-state', { 'data-state': 'connected' }).then(
+        () => 'reconnected',
+      ),
+      this.testId('an error message', 'error-message').then(() => 'ended'),
+    ]);
+    this.report.interruption = { agentBefore, outcome };
+    if (outcome === 'ended') {
+      this.report.error = await this.page.evaluate(errorShown);
+      await this.step('ended-by-outage');
+      return;
+    }
+    await this.step('reconnected');
+    // The agent answers again: Chromium's fake microphone loops the WAV, so the caller speaks.
+    const answersBefore = await this.page.evaluate(agentLines);
+    await this.until(
+      'a new final agent line after reconnecting',
+      (before) =>
+        document.querySelectorAll('[data-testid="transcript-line"][data-speaker="agent"][data-final="true"]')
+          .length > before,
+      answersBefore,
+    );
+    this.report.interruption.agentAfter = await this.page.evaluate(agentIdentity);
+    await this.step('answered-after-reconnecting');
+    await this.end();
+  }
+
   async run() {
     if (this.opts.mode === 'signed-out') {
       await this.signedOut();
@@ -351,6 +424,10 @@ class Call {
     this.started = Date.now();
     await this.join('start-button');
     await this.converse();
+    if (['drop', 'full-reconnect'].includes(this.opts.mode)) {
+      await this.interrupt();
+      return;
+    }
     await this.end();
     if (this.opts.session) await this.signOut();
   }

@@ -59,6 +59,7 @@ def run_call(
     wav: Path | None,
     mode: str = "call",
     session: Path | None = None,
+    outage: float | None = None,
     pause_after: str | None = None,
     on_pause: Callable[[], object] | None = None,
     step_timeout: float = 30,
@@ -78,6 +79,8 @@ def run_call(
         args += ["--wav", str(wav)]
     if session is not None:
         args += ["--session", str(session)]
+    if outage is not None:
+        args += ["--outage", str(outage)]
     if pause_after is not None:
         args += ["--pause-after", pause_after]
     pipe = subprocess.PIPE

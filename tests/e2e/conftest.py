@@ -191,8 +191,10 @@ def frontend(
     work = tmp_path_factory.mktemp("frontend")
     token_url = f"http://127.0.0.1:{token_port}/functions/v1/livekit-token"
     # Empty values win over any frontend/.env a developer keeps: this build has no sign-in.
+    # The test hooks let a test run the LiveKit client's own reconnect scenarios.
     dist = build_frontend(work / "dist", work / "build.log", VITE_TOKEN_ENDPOINT=token_url,
-                          VITE_AGENT_NAME=agent_name, **NO_SIGN_IN)  # fmt: skip
+                          VITE_AGENT_NAME=agent_name, VITE_E2E_HOOKS="true",
+                          **NO_SIGN_IN)  # fmt: skip
     site = StaticSite(dist, site_port)
     try:
         yield site.url

@@ -17,12 +17,19 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+import pytest
+
 from tests.agent.conftest import AgentWorker
-from tests.e2e.browser import assert_conversation, run_call
+from tests.e2e.browser import assert_conversation, run_call, states
 from tests.e2e.conftest import TokenService
 from tests.e2e.supabase_project import SupabaseProject
 from tests.helpers import eventually
 from voicefleet_devstack.process import port_open
+
+# Shorter than livekit-server's and the agent's patience for a lost participant.
+OUTAGE_SECONDS = 5
+# Longer than the LiveKit client's own reconnect attempts.
+LONG_OUTAGE_SECONDS = 75
 
 
 def test_a_caller_talks_with_the_agent_in_chromium(
@@ -38,6 +45,51 @@ def test_a_caller_talks_with_the_agent_in_chromium(
     # End call must end the session for the agent too, not only on the page.
     eventually(lambda: agent_worker.sample("voicefleet_agent_active_sessions") == 0, 20)
     assert agent_worker.sample("voicefleet_agent_sessions_total") >= 1
+
+
+@pytest.mark.parametrize("mode", ["drop", "full-reconnect"])
+def test_a_broken_connection_reconnects_and_the_same_call_goes_on(
+    mode: str,
+    frontend: str,
+    agent_worker: AgentWorker,
+    token_service: TokenService,
+    speech: Path,
+    artifacts: Path,
+) -> None:
+    """The browser offline for a few seconds (its signal connection drops), or the LiveKit
+    client's full reconnect (a new peer connection, joining again as the same participant):
+    the page says it is reconnecting, then the same agent answers again, in the same session."""
+    token_service.start()
+    sessions = agent_worker.sample("voicefleet_agent_sessions_total")
+    report = run_call(frontend, artifacts, wav=speech, mode=mode, outage=OUTAGE_SECONDS)
+    interruption = report["interruption"]
+    assert interruption["outcome"] == "reconnected", report.get("error")
+    assert interruption["agentAfter"] == interruption["agentBefore"], interruption
+    assert "reconnecting" in states(report, "connectionStates")
+    steps = [step["name"] for step in report["steps"]]
+    assert steps[-3:] == ["reconnected", "answered-after-reconnecting", "ended"], steps
+    # One call, one session: the agent kept it through the break.
+    eventually(lambda: agent_worker.sample("voicefleet_agent_active_sessions") == 0, 30)
+    eventually(lambda: agent_worker.sample("voicefleet_agent_sessions_total") > sessions, 30)
+    assert agent_worker.sample("voicefleet_agent_sessions_total") == sessions + 1
+
+
+def test_an_outage_longer_than_the_client_waits_ends_the_call_with_a_message(
+    frontend: str,
+    agent_worker: AgentWorker,
+    token_service: TokenService,
+    speech: Path,
+    artifacts: Path,
+) -> None:
+    token_service.start()
+    report = run_call(frontend, artifacts, wav=speech, mode="drop", outage=LONG_OUTAGE_SECONDS,
+                      timeout=240)  # fmt: skip
+    assert report["interruption"]["outcome"] == "ended", report["interruption"]
+    error = report["error"]
+    assert error["kind"] == "connection-lost", error
+    assert "could not be restored" in error["message"], error
+    # The agent's session ends too, instead of waiting for a caller who is not coming back.
+    eventually(lambda: agent_worker.sample("voicefleet_agent_active_sessions") == 0, 90)
 
 
 def test_token_service_down_shows_an_error_and_retry_recovers(

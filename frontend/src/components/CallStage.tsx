@@ -12,6 +12,7 @@ import {
 import { ConnectionState, MediaDeviceFailure, Track } from 'livekit-client';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { useAgentJoinWatch } from '../hooks/useAgentJoinWatch';
+import { useTestHooks } from '../hooks/useTestHooks';
 import { agentLeftError, agentTimeoutError, type CallError, microphoneError } from '../lib/callErrors';
 import { EMPTY_ROSTER, type ParticipantSummary, remember, type Roster, summarize } from '../lib/participants';
 import { agentStatus, connectionStatus } from '../lib/status';
@@ -49,7 +50,8 @@ export function CallStage({ agentJoinTimeoutMs, onFailure, onEnd, onConversation
   );
   const microphone = useTrackToggle({ source: Track.Source.Microphone, onDeviceError });
 
-  useAgentJoinWatch({
+  useTestHooks();
+  const agentReturning = useAgentJoinWatch({
     roomConnected,
     agentPresent: assistant.agent !== undefined,
     timeoutMs: agentJoinTimeoutMs,
@@ -64,6 +66,7 @@ export function CallStage({ agentJoinTimeoutMs, onFailure, onEnd, onConversation
       <StatusBar
         connection={connectionStatus(state, !roomConnected)}
         agent={agentStatus(assistant.state, !roomConnected)}
+        agentReturning={agentReturning}
       />
       <div className="visualizer" data-testid="agent-visualizer" aria-hidden="true">
         <BarVisualizer state={assistant.state} track={assistant.audioTrack} barCount={7} />

@@ -32,4 +32,11 @@ describe('StatusBar', () => {
     rerender(<StatusBar connection="reconnecting" agent="listening" />);
     expect(screen.getByTestId('reconnecting-notice')).toHaveTextContent(/Reconnecting automatically/);
   });
+
+  it('says the agent is being reconnected while a replacement is on its way', () => {
+    const { rerender } = render(<StatusBar connection="connected" agent="disconnected" />);
+    expect(screen.queryByTestId('agent-reconnecting-notice')).not.toBeInTheDocument();
+    rerender(<StatusBar connection="connected" agent="disconnected" agentReturning />);
+    expect(screen.getByTestId('agent-reconnecting-notice')).toHaveTextContent(/Reconnecting the agent/);
+  });
 });

@@ -4,10 +4,12 @@ import { agentLabel, CONNECTION_LABELS, type ConnectionStatus } from '../lib/sta
 export interface StatusBarProps {
   readonly connection: ConnectionStatus;
   readonly agent: AgentState;
+  /** The agent dropped out of the call and another is on its way. */
+  readonly agentReturning?: boolean;
 }
 
 /** Connection and agent state, announced politely to screen readers as they change. */
-export function StatusBar({ connection, agent }: StatusBarProps) {
+export function StatusBar({ connection, agent, agentReturning = false }: StatusBarProps) {
   return (
     <section className="status-bar" aria-label="Call status">
       <p role="status" aria-live="polite" className="status-line">
@@ -20,6 +22,11 @@ export function StatusBar({ connection, agent }: StatusBarProps) {
           {agentLabel(agent)}
         </span>
       </p>
+      {agentReturning && (
+        <p className="notice" role="status" data-testid="agent-reconnecting-notice">
+          The agent dropped out. Reconnecting the agent…
+        </p>
+      )}
       {connection === 'reconnecting' && (
         <p className="notice" role="status" data-testid="reconnecting-notice">
           The connection dropped. Reconnecting automatically…

@@ -22,7 +22,7 @@ function watch(overrides: Partial<AgentJoinWatch> = {}) {
   };
   const hook = renderHook((props: AgentJoinWatch) => useAgentJoinWatch(props), { initialProps: initial });
   const update = (next: Partial<AgentJoinWatch>) => hook.rerender({ ...initial, ...next });
-  return { onTimeout, onLeft, update };
+  return { onTimeout, onLeft, update, returning: () => hook.result.current };
 }
 
 describe('useAgentJoinWatch', () => {
@@ -57,11 +57,27 @@ describe('useAgentJoinWatch', () => {
     expect(later).toHaveBeenCalledTimes(1);
   });
 
-  it('reports an agent that leaves after joining', () => {
+  it('reports an agent that leaves after joining and is not replaced in time', () => {
     const { onTimeout, onLeft, update } = watch({ roomConnected: true, agentPresent: true });
     update({ roomConnected: true, agentPresent: false });
+    vi.advanceTimersByTime(4999);
+    expect(onLeft).not.toHaveBeenCalled();
+    vi.advanceTimersByTime(1);
     expect(onLeft).toHaveBeenCalledTimes(1);
     vi.advanceTimersByTime(60_000);
+    expect(onTimeout).not.toHaveBeenCalled();
+  });
+
+  it('waits for a replacement agent while the first is gone, then carries on', () => {
+    const { onTimeout, onLeft, update, returning } = watch({ roomConnected: true, agentPresent: true });
+    expect(returning()).toBe(false);
+    update({ roomConnected: true, agentPresent: false });
+    expect(returning()).toBe(true);
+    vi.advanceTimersByTime(3000);
+    update({ roomConnected: true, agentPresent: true });
+    expect(returning()).toBe(false);
+    vi.advanceTimersByTime(60_000);
+    expect(onLeft).not.toHaveBeenCalled();
     expect(onTimeout).not.toHaveBeenCalled();
   });
 });
