@@ -25,6 +25,7 @@ class Stack:
     cluster: LocalCluster
     operator: Process
     operator_port: int
+    webhook_port: int
 
 
 def stop_on_sigterm() -> None:
@@ -39,10 +40,10 @@ def operator_stack(workdir: Path, stack: ExitStack) -> Iterator[Stack]:
     cluster.start()
     cluster.kubectl("apply", "-f", str(ROOT / "manifests" / "base" / "crd.yaml"))
     cluster.wait_established("voiceagents.voicefleet.io")
-    port = free_port()
-    operator = start_operator(workdir, cluster, port)
+    port, webhook_port = free_port(), free_port()
+    operator = start_operator(workdir, cluster, port, webhook_port)
     stack.callback(operator.stop)
-    yield Stack(cluster, operator, port)
+    yield Stack(cluster, operator, port, webhook_port)
 
 
 @dataclass
@@ -73,11 +74,16 @@ def real_node_stack(
     yield NodeStack(cluster, node, livekit, images)
 
 
-def start_operator(workdir: Path, cluster: LocalCluster, port: int) -> Process:
+def start_operator(
+    workdir: Path, cluster: LocalCluster, port: int, webhook_port: int | None = None
+) -> Process:
+    """The operator, its metrics on `port`, its webhooks on `webhook_port` (any free one)."""
+    webhook_port = webhook_port or free_port()
     operator = Process(
         "voicefleet-operator",
         [sys.executable, "-m", "voicefleet_operator.main", f"--metrics-port={port}",
-         "--metrics-host=127.0.0.1", "--log-level=warning"],
+         "--metrics-host=127.0.0.1", f"--webhook-port={webhook_port}",
+         "--webhook-host=127.0.0.1", "--log-level=warning"],
         workdir / "operator.log",
         env={"KUBECONFIG": str(cluster.kubeconfig)},
     ).start()  # fmt: skip

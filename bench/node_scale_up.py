@@ -156,13 +156,13 @@ async def rounds(cluster: LocalCluster, server: LiveKitServer, count: int) -> No
 def main(count: int) -> None:
     stop_on_sigterm()
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
-        work, port = Path(tmp), free_port()
-        webhook = f"http://127.0.0.1:{port}/livekit/webhook"
+        work, port, webhook_port = Path(tmp), free_port(), free_port()
+        webhook = f"http://127.0.0.1:{webhook_port}/livekit/webhook"
         node = stack.enter_context(real_node_stack(work, stack, webhook_urls=(webhook,)))
         cluster = node.cluster
         cluster.kubectl("apply", "-f", str(ROOT / "manifests" / "base" / "crd.yaml"))
         cluster.wait_established("voiceagents.voicefleet.io")
-        stack.callback(start_operator(work, cluster, port).stop)
+        stack.callback(start_operator(work, cluster, port, webhook_port).stop)
         cluster.kubectl("create", "namespace", NS)
         credentials(cluster, NS, "lk", node.livekit)
         apply(cluster, voice_agent(node.livekit, node.images["agent"].reference))

@@ -111,7 +111,7 @@ def main() -> None:
         with operator_stack(work, stack) as running:
             config.load_kube_config(str(running.cluster.kubeconfig))
             running.cluster.kubectl("create", "namespace", "bench")
-            webhook = f"http://127.0.0.1:{running.operator_port}/livekit/webhook"
+            webhook = f"http://127.0.0.1:{running.webhook_port}/livekit/webhook"
             hooked = LiveKitServer(work / "hooked", webhook_urls=[webhook]).start()
             stack.callback(hooked.stop)
             polled = LiveKitServer(work / "polled").start()

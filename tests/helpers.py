@@ -84,3 +84,13 @@ class WorkerMetrics:
             server.shutdown()
             thread.join(5)
         self._servers.clear()
+
+
+def livekit_secret(cluster: Any, namespace: str, name: str, server: Any) -> None:
+    """The Secret a VoiceAgent region names for `server`'s API key and secret (a LocalCluster
+    and a LiveKitServer)."""
+    cluster.kubectl(
+        "create", "secret", "generic", name, "-n", namespace,
+        f"--from-literal=api-key={server.api_key}",
+        f"--from-literal=api-secret={server.api_secret}",
+    )  # fmt: skip

@@ -61,6 +61,7 @@ class Ports:
 
     livekit: int = 7880
     operator: int = 8080
+    webhook: int = 8081
     worker_metrics: int = 9100
     token: int = 54321
     frontend: int = 5173
@@ -186,7 +187,7 @@ class Demo:
                 api_secret="voicefleet-demo-secret-not-for-production",
                 port=self.ports.livekit,
                 host=host,  # a real node's pods reach it on the node's address
-                webhook_urls=[f"http://127.0.0.1:{self.ports.operator}/livekit/webhook"],
+                webhook_urls=[f"http://127.0.0.1:{self.ports.webhook}/livekit/webhook"],
             )
             self.stack.callback(livekit.stop)
             return livekit.start()
@@ -219,7 +220,8 @@ class Demo:
             Process(
                 "voicefleet-operator",
                 [sys.executable, "-m", "voicefleet_operator.main",
-                 f"--metrics-port={self.ports.operator}", "--metrics-host=127.0.0.1"],
+                 f"--metrics-port={self.ports.operator}", "--metrics-host=127.0.0.1",
+                 f"--webhook-port={self.ports.webhook}", "--webhook-host=127.0.0.1"],
                 self.state / "operator.log",
                 env={"KUBECONFIG": str(cluster.kubeconfig)},
             )

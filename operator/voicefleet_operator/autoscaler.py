@@ -72,6 +72,7 @@ class Autoscaler:
         self.dirty: set[AgentKey] = set()
         self.everything_dirty = False
         self._failures: dict[AgentKey, str] = {}
+        self.beat = time.monotonic()  # when the last pass ended: /healthz judges the loop by it
 
     def track(self, body: kopf.Body) -> None:
         """The VoiceAgent as the watch shows it now."""
@@ -103,6 +104,7 @@ class Autoscaler:
         of them every few seconds: a large fleet costs CPU by its changes, not by its size."""
         next_full = 0.0
         while True:
+            self.beat = time.monotonic()
             self.wake.clear()
             if self.everything_dirty or time.monotonic() >= next_full:
                 self.everything_dirty, self.dirty = False, set()
@@ -145,6 +147,10 @@ class Autoscaler:
         if applied is None:
             return  # nothing applied yet: no fleet to size, no status to report
         owner = Owner(meta["name"], meta["namespace"], meta["uid"])
+        # A region dropped from the spec reads its LiveKit endpoint no more.
+        self.state.collectors.release_agent(
+            (owner.namespace, owner.name), keep=[r.name for r in spec.regions]
+        )
         await self._retire_unused_configs(owner)
         outcomes = [
             await scale_region(
@@ -176,8 +182,9 @@ class Autoscaler:
         kube, status = self.state.kube, body.get("status", {})
         unreachable = [o.unreachable for o in outcomes if o.unreachable]
         if unreachable and was_reachable(status):
-            await kube.post_event(body, "Warning", "LiveKitUnreachable",
-                                  f"holding replicas: {'; '.join(unreachable)}")  # fmt: skip
+            await self.state.events.post(body, "Warning", "LiveKitUnreachable",
+                                         f"holding replicas: {'; '.join(unreachable)}",
+                                         "PollLiveKit")  # fmt: skip
         changes = status_changes(status, outcomes, report)
         if changes:
             await kube.patch_status(owner.namespace, owner.name, changes)

@@ -13,6 +13,7 @@ import kopf
 from voicefleet_operator import reconcile as reconciling
 from voicefleet_operator.autoscaler import Autoscaler
 from voicefleet_operator.kube import Kube
+from voicefleet_operator.leadership import Leadership, while_leading
 from voicefleet_operator.metrics import RECONCILE_SECONDS
 from voicefleet_operator.render import config_in_use
 from voicefleet_operator.scaling import SPEC_REPLICAS
@@ -23,6 +24,8 @@ from voicefleet_operator.worker_load import WorkerPod, marks_of
 
 RESOURCE = (GROUP, VERSION, PLURAL)
 MANAGED = {"app.kubernetes.io/managed-by": "voicefleet"}
+# The indexes' resources, watched with MANAGED as a server-side label selector (see configure).
+FLEET_RESOURCES = (("", "v1", "pods"), ("apps", "v1", "deployments"))
 
 
 def autoscaler(memo: kopf.Memo) -> Autoscaler:
@@ -35,7 +38,8 @@ def autoscaler(memo: kopf.Memo) -> Autoscaler:
 @kopf.on.startup()
 async def start(*, settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any) -> None:
     """Create the operator's state around kopf's indexes (live, though still filling now:
-    kopf hands every handler each index by its function's name), and start the loop."""
+    kopf hands every handler each index by its function's name), and start the loop, which
+    waits until this process leads."""
     launch: Launch = memo["launch"]
     indexes = (kwargs[name] for name in ("fleet_deployments", "fleet_pods", "fleet_configs"))
     state = FleetState(
@@ -43,10 +47,16 @@ async def start(*, settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: A
         indexes=Indexes(*indexes),
         pricing=launch.pricing,
         collectors=launch.collectors,
+        instance=launch.leadership.identity,
+        network_policies=launch.network_policies,
     )
     configure(settings, state)
     memo["autoscaler"] = loop = Autoscaler(state)
-    memo["autoscaler_task"] = asyncio.create_task(loop.run(), name="voicefleet autoscaler")
+    task = asyncio.create_task(
+        while_leading(launch.leadership, loop.run), name="voicefleet autoscaler"
+    )
+    memo["autoscaler_task"] = launch.liveness.loop = task
+    launch.liveness.autoscaler = loop
 
 
 def configure(settings: kopf.OperatorSettings, state: FleetState) -> None:
@@ -56,6 +66,12 @@ def configure(settings: kopf.OperatorSettings, state: FleetState) -> None:
     # Events for problems only: successes would double the API writes of a large fleet.
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
+    # The indexes' labels= filters run in the operator, after the API server sent every pod
+    # and Deployment in scope; selected on the server, the watches grow with the fleet only.
+    for resource in FLEET_RESOURCES:
+        settings.watching.label_selectors[resource] = ",".join(
+            f"{k}={v}" for k, v in MANAGED.items()
+        )
 
 
 @kopf.on.cleanup()
@@ -135,7 +151,13 @@ async def reconcile(
     body: kopf.Body, status: kopf.Status, logger: kopf.Logger, memo: kopf.Memo, **_: Any
 ) -> None:
     """Bring every region's objects in line with the spec; remove those of dropped regions."""
-    state = autoscaler(memo).state
+    loop = autoscaler(memo)
+    leadership: Leadership = memo["launch"].leadership
+    if not leadership.leading.is_set():  # a standby: only the leader writes
+        await leadership.leading.wait()
+        if not loop.tracks(reconciling.owner_of(body)):
+            return  # deleted while this process waited
+    state = loop.state
     async with state.reconciles:
         with RECONCILE_SECONDS.time():
             await reconciling.reconcile(state, body, status, logger)

@@ -15,13 +15,12 @@ import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 from kubernetes import client
 
-from voicefleet_operator.spec import GROUP, KIND, PLURAL, VERSION
+from voicefleet_operator.spec import GROUP, PLURAL, VERSION
 
 FIELD_MANAGER = "voicefleet-operator"
 CONNECTIONS = 64
@@ -105,6 +104,7 @@ KINDS: dict[str, Kind] = {
     "Deployment": Kind("apps/v1", "deployments"),
     "PodDisruptionBudget": Kind("policy/v1", "poddisruptionbudgets"),
     "PrometheusRule": Kind("monitoring.coreos.com/v1", "prometheusrules"),
+    "NetworkPolicy": Kind("networking.k8s.io/v1", "networkpolicies"),
 }
 OWNED_KINDS = ("Deployment", "ConfigMap", "Service", "PodDisruptionBudget")
 
@@ -272,27 +272,19 @@ class Kube:
             body={"status": changes},
         )
 
-    async def post_event(self, body: dict[str, Any], type_: str, reason: str, message: str) -> None:
-        """A core/v1 Event about a VoiceAgent, as `kubectl describe` shows them."""
-        meta = body["metadata"]
-        now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-        event = {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
-            "involvedObject": {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": KIND,
-                "name": meta["name"],
-                "namespace": meta["namespace"],
-                "uid": meta["uid"],
-            },
-            "type": type_,
-            "reason": reason,
-            "message": message[:1024],
-            "source": {"component": FIELD_MANAGER},
-            "firstTimestamp": now,
-            "lastTimestamp": now,
-            "count": 1,
-        }
-        await self._call("POST", f"/api/v1/namespaces/{meta['namespace']}/events", body=event)
+    async def read(self, path: str) -> dict[str, Any]:
+        """The object at `path` (an API path), decoded."""
+        found: dict[str, Any] = await self._call("GET", path)
+        return found
+
+    async def create(self, path: str, body: dict[str, Any]) -> None:
+        """POST `body` to the collection at `path`: never sent twice (see retryable)."""
+        await self._call("POST", path, body=body)
+
+    async def replace(self, path: str, body: dict[str, Any]) -> None:
+        """PUT `body` at `path`; its metadata.resourceVersion, if any, makes it conditional:
+        Conflict when the object changed since it was read."""
+        await self._call("PUT", path, body=body)
+
+    async def merge_patch(self, path: str, changes: dict[str, Any]) -> None:
+        await self._call("PATCH", path, content_type="application/merge-patch+json", body=changes)

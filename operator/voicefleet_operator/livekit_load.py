@@ -1,11 +1,14 @@
-"""Demand as LiveKit sees it: one collector per LiveKit endpoint, shared by every VoiceAgent.
+"""Demand as LiveKit sees it: one collector per LiveKit endpoint, shared by every VoiceAgent
+region that reads it and stopped once none does (a rotated key or an edited URL is another
+endpoint; a deleted VoiceAgent uses none).
 
 A room counts as one session of agent X when it has an agent dispatch for X (from the caller's
 token RoomConfiguration or the dispatch API) and at least one participant. Each poll costs one
-ListRooms call per endpoint, plus one ListDispatch call per room not seen before (rooms
-without any dispatch are asked again) and one ListParticipants call per room younger than 15 s
-that reports no participants yet; so LiveKit calls grow with regions and new rooms, never with
-the number of VoiceAgents. A LiveKit webhook
+ListRooms call per endpoint, plus one ListDispatch call per room not seen before (a room
+without any dispatch is asked again while it is new, then only now and then) and one
+ListParticipants call per room younger than 15 s that reports no participants yet; those
+per-room calls run side by side, a bounded number at a time (rooms.py). So LiveKit calls
+grow with regions and new rooms, never with the number of VoiceAgents. A LiveKit webhook
 makes the matching collector poll at once and is trusted for who joined and left, because
 ListRooms' participant counts lag by a few seconds; so changes are seen well under a second.
 """
@@ -17,15 +20,16 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import aiohttp
 from livekit import api
 from prometheus_client import Counter as MetricCounter
-from prometheus_client import Histogram
+from prometheus_client import Gauge, Histogram
 
 from voicefleet_operator.redispatch import Redispatcher, lost_agent
+from voicefleet_operator.rooms import NEW_ROOM_SECONDS, RoomLookups
 
 log = logging.getLogger(__name__)
 TIMEOUT = aiohttp.ClientTimeout(total=5)
@@ -43,6 +47,16 @@ POLL_ERRORS = MetricCounter(
     "voicefleet_operator_livekit_poll_errors_total",
     "LiveKit polls that failed.",
     ["endpoint", "reason"],
+)
+ROOM_ERRORS = MetricCounter(
+    "voicefleet_operator_livekit_room_lookup_errors_total",
+    "Rooms whose participants or dispatches could not be read in a poll; the poll counted "
+    "the other rooms and asks those again at the next.",
+    ["endpoint"],
+)
+COLLECTORS = Gauge(
+    "voicefleet_operator_livekit_collectors",
+    "LiveKit endpoints being polled: one per endpoint some VoiceAgent region reads.",
 )
 
 
@@ -84,13 +98,19 @@ DemandChanged = Callable[[set[str] | None], None]
 class Collector:
     """Polls one LiveKit endpoint until stopped; `poke()` polls at once."""
 
-    def __init__(self, endpoint: Endpoint, interval: float, changed: DemandChanged) -> None:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        interval: float,
+        changed: DemandChanged,
+        rooms: RoomLookups | None = None,
+    ) -> None:
         self.endpoint = endpoint
         self.interval = interval
         self.changed = changed
         self.snapshot = Snapshot(error="not polled yet", pending=True)
         self.polls = 0
-        self._dispatches: dict[str, frozenset[str]] = {}
+        self.rooms = rooms or RoomLookups()
         # Participants seen in webhooks, per room: ListRooms counts lag by seconds.
         self._joined: dict[str, tuple[set[str], float]] = {}
         self._wake = asyncio.Event()
@@ -103,9 +123,14 @@ class Collector:
         self._task = asyncio.create_task(self._run(), name=f"livekit-poll {self.endpoint.url}")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        tasks = [*self._restoring, *([self._task] if self._task else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
 
     def poke(self) -> None:
         self._wake.set()
@@ -116,6 +141,7 @@ class Collector:
         identities, _ = self._joined.get(room, (set(), 0.0))
         if event.event == "participant_joined":
             identities.add(event.participant.identity)
+            self.rooms.recheck(room)
         elif event.event == "participant_left":
             identities.discard(event.participant.identity)
         if event.event == "room_finished":
@@ -170,26 +196,24 @@ class Collector:
         self.snapshot = Snapshot(sessions=sessions, polled_at=time.time())
 
     async def _sessions(self, lk: api.LiveKitAPI) -> Counter[str]:
+        self.rooms.failed = 0
         rooms = (await lk.room.list_rooms(api.ListRoomsRequest())).rooms
         polled = {room.name: room.num_participants for room in rooms}
         # A room's participant count in ListRooms lags by seconds; for rooms created moments
         # ago that still report none, ask for their participants instead.
         now = time.time()
-        for room in rooms:
-            if room.num_participants == 0 and now - room.creation_time < YOUNG_ROOM_SECONDS:
-                listing = await lk.room.list_participants(
-                    api.ListParticipantsRequest(room=room.name)
-                )
-                polled[room.name] = len(listing.participants)
+        young = [
+            r.name
+            for r in rooms
+            if r.num_participants == 0 and now - r.creation_time < YOUNG_ROOM_SECONDS
+        ]
+        polled.update(await self.rooms.participants(lk, young))
         live = {name for name, count in polled.items() if count > 0} | self._webhook_live(polled)
-        # Dispatches of a room are fixed once found; a room without any is asked again.
-        unknown = {name for name in live if not self._dispatches.get(name)}
-        for name in unknown:
-            dispatches = await lk.agent_dispatch.list_dispatch(name)
-            self._dispatches[name] = frozenset(d.agent_name for d in dispatches)
-        for gone in self._dispatches.keys() - live:
-            del self._dispatches[gone]
-        return Counter(agent for room in live for agent in self._dispatches[room])
+        new = {r.name for r in rooms if now - r.creation_time < NEW_ROOM_SECONDS}
+        await self.rooms.dispatches(lk, live, new)
+        if self.rooms.failed:
+            ROOM_ERRORS.labels(self.endpoint.url).inc(self.rooms.failed)
+        return self.rooms.sessions(live)
 
     def _webhook_live(self, polled: dict[str, int]) -> set[str]:
         """Rooms with participants according to recent webhooks; entries the poll has
@@ -224,27 +248,81 @@ def _moved(before: Counter[str], after: Counter[str]) -> set[str]:
     return {name for name in set(before) | set(after) if before[name] != after[name]}
 
 
+# Who reads an endpoint: one VoiceAgent region, (namespace, VoiceAgent, region).
+User = tuple[str, str, str]
+
+
 class Collectors:
-    """The shared collectors, keyed by endpoint; created on first use."""
+    """The shared collectors, keyed by endpoint: started by the first region that reads an
+    endpoint, stopped when the last one stops reading it."""
 
     def __init__(self) -> None:
         self._by_endpoint: dict[Endpoint, Collector] = {}
+        self._bound: dict[User, tuple[Endpoint, float]] = {}
+        self._users: dict[Endpoint, set[User]] = {}
+        self._regions: dict[tuple[str, str], set[str]] = {}
+        self._stopping: set[asyncio.Task[None]] = set()
 
-    def get(self, endpoint: Endpoint, interval: float, changed: DemandChanged) -> Collector:
+    def use(
+        self, user: User, endpoint: Endpoint, interval: float, changed: DemandChanged
+    ) -> Collector:
+        """The endpoint's collector, polling as often as its most eager user asks; `user`
+        stops reading the endpoint it read before, if another."""
+        bound = self._bound.get(user)
+        if bound != (endpoint, interval):  # each tick asks; only a change costs more
+            if bound is not None and bound[0] != endpoint:
+                self.release(user)
+            self._bound[user] = (endpoint, interval)
+            self._users.setdefault(endpoint, set()).add(user)
+            self._regions.setdefault(user[:2], set()).add(user[2])
         collector = self._by_endpoint.get(endpoint)
         if collector is None:
-            collector = Collector(endpoint, interval, changed)
+            collector = self._by_endpoint[endpoint] = Collector(endpoint, interval, changed)
             collector.start()
-            self._by_endpoint[endpoint] = collector
-        collector.interval = min(collector.interval, interval)
+            COLLECTORS.set(len(self._by_endpoint))
+        if bound != (endpoint, interval):
+            collector.interval = min(self._bound[u][1] for u in self._users[endpoint])
         return collector
+
+    def release(self, user: User) -> None:
+        """`user` reads no endpoint any more; a collector nobody reads is stopped."""
+        bound = self._bound.pop(user, None)
+        regions = self._regions.get(user[:2], set())
+        regions.discard(user[2])
+        if not regions:
+            self._regions.pop(user[:2], None)
+        if bound is None:
+            return
+        endpoint, _ = bound
+        users = self._users.get(endpoint, set())
+        users.discard(user)
+        if users:
+            collector = self._by_endpoint[endpoint]
+            collector.interval = min(self._bound[u][1] for u in users)
+            return
+        self._users.pop(endpoint, None)
+        collector = self._by_endpoint.pop(endpoint)
+        COLLECTORS.set(len(self._by_endpoint))
+        task = asyncio.get_running_loop().create_task(collector.stop())
+        self._stopping.add(task)
+        task.add_done_callback(self._stopping.discard)
+
+    def release_agent(self, agent: tuple[str, str], keep: Iterable[str] = ()) -> None:
+        """The VoiceAgent's regions other than `keep` read no endpoint any more."""
+        for region in self._regions.get(agent, set()) - set(keep):
+            self.release((*agent, region))
 
     def all(self) -> list[Collector]:
         return list(self._by_endpoint.values())
 
     async def stop(self) -> None:
-        await asyncio.gather(*(c.stop() for c in self._by_endpoint.values()))
+        collectors = [*self._by_endpoint.values()]
         self._by_endpoint.clear()
+        self._bound.clear()
+        self._users.clear()
+        self._regions.clear()
+        COLLECTORS.set(0)
+        await asyncio.gather(*(c.stop() for c in collectors), *self._stopping)
 
 
 WEBHOOKS = MetricCounter(

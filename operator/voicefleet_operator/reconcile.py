@@ -11,7 +11,9 @@ import pydantic
 
 from voicefleet_dashboards.slo import SLOInput, prometheus_rule
 from voicefleet_operator.kube import OWNED_KINDS, Kube
+from voicefleet_operator.netpol import network_policy
 from voicefleet_operator.render import Owner, config_in_use, pricing_config_map, region_objects
+from voicefleet_operator.scaling import SPEC_REPLICAS
 from voicefleet_operator.spec import RegionSpec, VoiceAgentSpec
 from voicefleet_operator.state import FleetState
 from voicefleet_operator.status import current_replicas
@@ -33,12 +35,14 @@ async def reconcile(
 ) -> None:
     """Apply every region's objects; retire earlier configurations; prune dropped regions."""
     spec = parse_spec(body["spec"])
-    owner = Owner(body.metadata.name or "", body.metadata.namespace or "", body.metadata.uid or "")
+    owner = owner_of(body)
     manifests = [
         manifest
         for region in spec.regions
-        for manifest in region_objects(owner, spec, region, _replicas(status, region))
+        for manifest in region_objects(owner, spec, region, _replicas(state, owner, status, region))
     ]
+    if state.network_policies:
+        manifests += [network_policy(owner, spec, region) for region in spec.regions]
     manifests.append(pricing_config_map(owner, state.pricing))
     key = (owner.namespace, owner.name)
     # What waited for retirement may be current again (a spec reverted): decided anew below.
@@ -55,7 +59,8 @@ async def reconcile(
         await kube.apply(slo_rule(owner, spec))
     wanted = {r.name for r in spec.regions}
     if state.deployed_regions.get(key, set()) - wanted:
-        if removed := await prune_regions(kube, owner, wanted):
+        kinds = (*OWNED_KINDS, "NetworkPolicy") if state.network_policies else OWNED_KINDS
+        if removed := await prune_regions(kube, owner, wanted, kinds):
             logger.info(f"removed regions no longer in the spec: {', '.join(sorted(removed))}")
         state.deployed_regions[key] &= wanted
     # The status has one writer, the autoscaler: it reports this generation as observed
@@ -77,8 +82,17 @@ def slo_rule(owner: Owner, spec: VoiceAgentSpec) -> dict[str, Any]:
     return rule
 
 
-def _replicas(status: Any, region: RegionSpec) -> int:
+def owner_of(body: kopf.Body) -> Owner:
+    return Owner(body.metadata.name or "", body.metadata.namespace or "", body.metadata.uid or "")
+
+
+def _replicas(state: FleetState, owner: Owner, status: Any, region: RegionSpec) -> int:
+    """What the Deployment asks for now (the autoscaler's last write, which status may not
+    show yet: its writer may have died in between), else what status says, within bounds."""
+    key = (owner.namespace, owner.name, region.name)
+    asked = next((d.get(SPEC_REPLICAS) for d in state.indexes.deployments.get(key, [])), None)
     replicas = current_replicas(status, region.name, region.min_replicas)
+    replicas = replicas if asked is None else int(asked)
     return max(region.min_replicas, min(region.max_replicas, replicas))
 
 
@@ -99,10 +113,12 @@ async def retire_configs(kube: Kube, owner: Owner, current: set[str]) -> set[str
     return {name for name in earlier if name in mounted}
 
 
-async def prune_regions(kube: Kube, owner: Owner, keep: set[str]) -> set[str]:
+async def prune_regions(
+    kube: Kube, owner: Owner, keep: set[str], kinds: tuple[str, ...] = OWNED_KINDS
+) -> set[str]:
     """Delete the objects of regions that left the spec; return their names."""
     removed: set[str] = set()
-    for kind in OWNED_KINDS:
+    for kind in kinds:
         for item in await kube.list(kind, owner.namespace, f"voicefleet.io/agent={owner.name}"):
             region = item["metadata"].get("labels", {}).get("voicefleet.io/region")
             if region and region not in keep:

@@ -37,7 +37,8 @@ RESUMED = "voicefleet.resumed"
 REDISPATCHES = Counter(
     "voicefleet_operator_redispatches_total",
     "Agents dispatched again into a room whose agent was lost mid-call, by why it was lost "
-    "and what was done (dispatched, or skipped: agent_present, no_caller, given_up, failed).",
+    "and what was done (dispatched, or skipped: agent_present, no_caller, no_dispatch, "
+    "given_up, failed).",
     ["reason", "outcome"],
 )
 
@@ -84,8 +85,12 @@ class Redispatcher:
                 return "agent_present"
             if not any(kind in CALLERS for kind in kinds):
                 return "no_caller"
-            # The agents the room was given (by the caller's token or the dispatch API).
-            names = {d.agent_name for d in await lk.agent_dispatch.list_dispatch(room)}
+            # The agents the room was given (by the caller's token or the dispatch API); a
+            # room without a named dispatch is listed with an empty name: nothing to restore.
+            dispatches = await lk.agent_dispatch.list_dispatch(room)
+            names = {d.agent_name for d in dispatches if d.agent_name}
+            if not names:
+                return "no_dispatch"
             for name in sorted(names):
                 await lk.agent_dispatch.create_dispatch(
                     api.CreateAgentDispatchRequest(

@@ -56,16 +56,14 @@ async def scale_region(
 ) -> RegionOutcome:
     """Size the region's fleet; `live` says whether its VoiceAgent still exists once done."""
     key, region, spec = target.key, target.region, target.spec
-    current = state.applied.get(key) or current_replicas(
-        target.body.get("status"), region.name, region.min_replicas
-    )
+    observed = _observed(state, key)
+    current = state.applied.get(key) or inherited_replicas(target, observed)
     demand, why, pending = await read_demand(state, target, changed)
     stored = region_entry(target.body.get("status"), region.name)
     # A region this process has no history of yet inherits the window its predecessor left.
     stabilizer = state.stabilizers.get(key) or Stabilizer(inherited=stored_floor(stored))
     now = time.time()
     decision = stabilizer.decide(now, current, demand, spec.scaling, region)
-    observed = _observed(state, key)
     # What the Deployment asks for now: a `kubectl scale` or a stale write may have moved it.
     actual = observed.get(SPEC_REPLICAS)
     settled = time.monotonic() - state.written_at.get(key, 0.0) > DRIFT_GRACE_SECONDS
@@ -106,6 +104,17 @@ async def scale_region(
     return outcome
 
 
+def inherited_replicas(target: Region, observed: dict[str, Any]) -> int:
+    """The replicas a process that has decided nothing for the region yet starts from: what
+    the Deployment asks for, which a predecessor may have written without living to record it
+    in status (a leader killed in between); else status; else the region's minimum."""
+    asked = observed.get(SPEC_REPLICAS)
+    if asked is not None:
+        return int(asked)
+    region = target.region
+    return current_replicas(target.body.get("status"), region.name, region.min_replicas)
+
+
 async def _act(
     state: FleetState,
     target: Region,
@@ -115,19 +124,19 @@ async def _act(
     outcome: RegionOutcome,
 ) -> None:
     """Write the decision where it differs from what the Deployment asks for, and say so."""
-    kube, body, name = state.kube, target.body, target.region.name
+    events, body, name = state.events, target.body, target.region.name
     if actual != current:  # drifted: put the decision back, unless holding at what is there
         if decision.replicas != actual:
             await write_replicas(state, target, decision.replicas)
-            await kube.post_event(body, "Normal", "ReplicasRestored",
-                                  f"region {name}: the Deployment asked for {actual} "
-                                  f"workers, set back to {decision.replicas}")  # fmt: skip
+            await events.post(body, "Normal", "ReplicasRestored",
+                              f"region {name}: the Deployment asked for {actual} "
+                              f"workers, set back to {decision.replicas}", "Scale")  # fmt: skip
     elif decision.changed_from(current):
         await write_replicas(state, target, decision.replicas)
         direction = "up" if decision.replicas > current else "down"
         DECISIONS.labels(*target.labels, direction).inc()
-        await kube.post_event(body, "Normal", f"Scaled{direction.title()}",
-                              f"region {name}: {decision.reason}")  # fmt: skip
+        await events.post(body, "Normal", f"Scaled{direction.title()}",
+                          f"region {name}: {decision.reason}", "Scale")  # fmt: skip
         outcome.entry.update(lastScaleTime=cond.now_rfc3339(), lastScaleReason=decision.reason)
         outcome.scaled = True
 
@@ -152,11 +161,12 @@ async def read_demand(
     try:
         endpoint = await state.credentials.endpoint(target.owner.namespace, target.region)
     except Exception as error:  # noqa: BLE001 - reported in the condition; the fleet holds
+        state.collectors.release(target.key)  # its credentials are unknown: it reads nothing
         secret = target.region.livekit.credentials_secret
         why = f"cannot read Secret {secret} (keys api-key, api-secret): {secret_problem(error)}"
         return None, why, False
     interval = target.spec.scaling.poll_interval_seconds
-    snapshot = state.collectors.get(endpoint, interval, changed).snapshot
+    snapshot = state.collectors.use(target.key, endpoint, interval, changed).snapshot
     demand = snapshot.demand(target.agent_name, max_age=3 * interval + 5, now=time.time())
     return demand, snapshot.error or "LiveKit data is stale", snapshot.pending
 

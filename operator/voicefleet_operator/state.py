@@ -13,7 +13,10 @@ import kopf
 from kubernetes import client
 
 from voicefleet_agent.pricing import Pricing
+from voicefleet_operator.events import EventRecorder
+from voicefleet_operator.health import Liveness
 from voicefleet_operator.kube import Kube
+from voicefleet_operator.leadership import Leadership
 from voicefleet_operator.livekit_load import Collectors, Endpoint
 from voicefleet_operator.metrics import RegionSeries
 from voicefleet_operator.policy import Stabilizer
@@ -34,11 +37,15 @@ RECONCILE_CONCURRENCY = 4
 @dataclass(frozen=True)
 class Launch:
     """What the command line hands to the startup handler (through kopf's memo): the cluster,
-    the unit prices, and the LiveKit collectors the webhook route shares with the loop."""
+    the unit prices, the LiveKit collectors the webhook route shares with the loop, whether
+    this process leads, and the tasks /healthz judges."""
 
     configuration: client.Configuration
     pricing: Pricing
     collectors: Collectors
+    leadership: Leadership = field(default_factory=Leadership.alone)
+    liveness: Liveness = field(default_factory=Liveness)
+    network_policies: bool = True
 
 
 @dataclass(frozen=True)
@@ -74,7 +81,12 @@ class FleetState:
     indexes: Indexes
     pricing: Pricing = field(default_factory=Pricing)
     collectors: Collectors = field(default_factory=Collectors)
+    # The operator replica Events name as their reporting instance.
+    instance: str = "voicefleet-operator"
+    # Whether each region gets a NetworkPolicy (netpol.py).
+    network_policies: bool = True
     credentials: Credentials = field(init=False)
+    events: EventRecorder = field(init=False)
     stabilizers: dict[RegionKey, Stabilizer] = field(default_factory=dict)
     # The replicas last decided per region, and when they were last written: the Deployment
     # watch trails a write, so a difference seen soon after one is not drift.
@@ -96,6 +108,7 @@ class FleetState:
 
     def __post_init__(self) -> None:
         self.credentials = Credentials(self.kube)
+        self.events = EventRecorder(self.kube, self.instance)
 
     def forget(self, agent: AgentKey) -> None:
         """Drop what is kept about a VoiceAgent that is gone."""
@@ -103,6 +116,7 @@ class FleetState:
         self.applied_generations.pop(agent, None)
         self.deployed_regions.pop(agent, None)
         self.series.forget(agent)
+        self.collectors.release_agent(agent)
         for region in [k for k in self.applied if k[:2] == agent]:
             self.applied.pop(region)
             self.written_at.pop(region, None)

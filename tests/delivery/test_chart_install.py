@@ -24,13 +24,16 @@ def operator_pods(cluster: LocalCluster) -> list[dict[str, Any]]:
     return pods
 
 
-def running_pod(cluster: LocalCluster) -> dict[str, Any] | None:
-    """The one operator pod once it runs and is ready; None before (or while two exist)."""
+def ready(pod: dict[str, Any]) -> bool:
+    conditions = {c["type"]: c["status"] for c in pod["status"].get("conditions", [])}
+    return pod["status"].get("phase") == "Running" and conditions.get("Ready") == "True"
+
+
+def running_pod(cluster: LocalCluster, replicas: int = 2) -> dict[str, Any] | None:
+    """An operator pod once all `replicas` run and are ready (the standby too); None before,
+    or while a rollout has more."""
     pods = operator_pods(cluster)
-    if len(pods) != 1 or pods[0]["status"].get("phase") != "Running":
-        return None
-    conditions = {c["type"]: c["status"] for c in pods[0]["status"].get("conditions", [])}
-    return pods[0] if conditions.get("Ready") == "True" else None
+    return pods[0] if len(pods) == replicas and all(map(ready, pods)) else None
 
 
 def exists(cluster: LocalCluster, *args: str) -> bool:
@@ -49,12 +52,18 @@ def test_install_upgrade_uninstall(cluster: LocalCluster, namespaces: Callable[.
     pod = eventually(lambda: running_pod(cluster), timeout=60)
     assert pod["spec"]["containers"][0]["image"] == "ghcr.io/voicefleet/voicefleet-operator:test"
     assert exists(cluster, "clusterrole", f"{RELEASE}-operator")
+    assert exists(cluster, "poddisruptionbudget", f"{RELEASE}-operator", "-n", NS)
+    assert exists(cluster, "role", f"{RELEASE}-operator-leader", "-n", NS)
 
     # Changed values: namespaced RBAC for one team namespace, debug logs.
     changed = ["--set=rbac.namespaced=true", "--set=watchNamespaces={vf-helm-team}"]
     helm("upgrade", RELEASE, *common, *changed, "--set=logLevel=debug", kubeconfig=kube)
     pod = eventually(
-        lambda: (p := running_pod(cluster)) and "--namespace=vf-helm-team" in str(p["spec"]) and p,
+        lambda: (
+            (p := running_pod(cluster))
+            and all("--namespace=vf-helm-team" in str(q["spec"]) for q in operator_pods(cluster))
+            and p
+        ),
         timeout=60,
     )
     container = pod["spec"]["containers"][0]

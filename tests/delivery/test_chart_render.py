@@ -81,10 +81,11 @@ def test_namespaced_rbac_needs_namespaces() -> None:
         template("rbac.namespaced=true")
 
 
-def test_operator_pod_is_restricted_and_single() -> None:
+def test_operator_pod_is_restricted_and_replicated() -> None:
     deployment = find(objects(template()), "Deployment")
-    assert deployment["spec"]["replicas"] == 1
-    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert deployment["spec"]["replicas"] == 2
+    # A new replica starts (and stands by) before an old one stops and hands the lease over.
+    assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
     pod = deployment["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] == 65532
@@ -109,6 +110,9 @@ def test_options_reach_the_pod(tmp_path: Path) -> None:
     )
     assert container["args"] == [
         "--metrics-port=9090",
+        "--webhook-port=9091",
+        "--leader-election-name=voicefleet-operator",
+        "--no-network-policies",
         "--pricing-file=/etc/voicefleet/pricing.json",
         "--namespace=vf-team-a",
         "--namespace=vf-team-b",
@@ -254,3 +258,78 @@ def test_a_model_priced_twice_is_refused() -> None:
     values += ["pricing.tts[0].per1MCharacters=38", "pricing.tts[1].per1MCharacters=40"]
     with pytest.raises(HelmError, match=r"pricing\.tts prices cartesia/sonic-2 twice"):
         template("monitoring.prometheusRule.enabled=true", *values)
+
+
+def test_replicas_elect_a_leader_with_a_lease_of_their_own() -> None:
+    docs = objects(template())
+    pod = find(docs, "Deployment")["spec"]["template"]["spec"]
+    env = {
+        e["name"]: e.get("valueFrom", {}).get("fieldRef", {}) for e in pod["containers"][0]["env"]
+    }
+    assert env["POD_NAME"] == {"fieldPath": "metadata.name"}
+    assert env["POD_NAMESPACE"] == {"fieldPath": "metadata.namespace"}
+    spread = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert spread[0]["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert find(docs, "PodDisruptionBudget", "voicefleet-operator")["spec"]["maxUnavailable"] == 1
+    role = find(docs, "Role", "voicefleet-operator-leader")
+    assert role["metadata"]["namespace"] == "voicefleet-system"
+    assert role["rules"] == [
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+         "resourceNames": ["voicefleet-operator"], "verbs": ["get", "update"]},
+    ]  # fmt: skip
+    # One replica: nothing to keep running during a drain, nothing to spread.
+    single = objects(template("replicas=1"))
+    assert "PodDisruptionBudget" not in kinds_of(template("replicas=1"))
+    assert "affinity" not in find(single, "Deployment")["spec"]["template"]["spec"]
+
+
+def test_the_webhook_has_a_port_and_a_service_port_of_its_own() -> None:
+    docs = objects(template("webhookPort=9443"))
+    container = find(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert "--webhook-port=9443" in container["args"]
+    assert {"name": "webhook", "containerPort": 9443} in container["ports"]
+    ports = find(docs, "Service", "voicefleet-operator")["spec"]["ports"]
+    assert {"name": "webhook", "port": 9443, "targetPort": "webhook"} in ports
+    assert {"name": "metrics", "port": 8080, "targetPort": "metrics"} in ports
+
+
+def test_the_operators_network_policy_admits_prometheus_and_webhooks_only() -> None:
+    values = [
+        "networkPolicy.prometheus.podSelector.matchLabels.app=prometheus",
+        "networkPolicy.webhookFrom[0].ipBlock.cidr=203.0.113.0/24",
+        "networkPolicy.apiServer.cidrs={10.0.0.1/32}",
+        "networkPolicy.apiServer.ports={6443}",
+    ]
+    policy = find(objects(template(*values)), "NetworkPolicy", "voicefleet-operator")["spec"]
+    assert policy["policyTypes"] == ["Ingress", "Egress"]
+    metrics, webhook = policy["ingress"]
+    assert metrics["ports"] == [{"protocol": "TCP", "port": 8080}]
+    assert metrics["from"] == [
+        {"namespaceSelector": {}, "podSelector": {"matchLabels": {"app": "prometheus"}}}
+    ]
+    assert webhook == {"ports": [{"protocol": "TCP", "port": 8081}],
+                       "from": [{"ipBlock": {"cidr": "203.0.113.0/24"}}]}  # fmt: skip
+    dns, api, livekit, workers = policy["egress"]
+    assert {p["port"] for p in dns["ports"]} == {53}
+    assert api == {
+        "ports": [{"protocol": "TCP", "port": 6443}],
+        "to": [{"ipBlock": {"cidr": "10.0.0.1/32"}}],
+    }
+    assert livekit == {
+        "ports": [{"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 7880}]
+    }
+    assert workers["to"][0]["podSelector"] == {
+        "matchLabels": {"app.kubernetes.io/managed-by": "voicefleet"}
+    }
+
+
+def test_network_policies_off_means_none_and_no_right_to_write_them() -> None:
+    rendered = objects(template())
+    rules = find(rendered, "ClusterRole")["rules"]
+    assert any("networkpolicies" in r["resources"] for r in rules)
+    off = objects(template("networkPolicy.enabled=false"))
+    assert "NetworkPolicy" not in {doc["kind"] for doc in off}
+    container = find(off, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert "--no-network-policies" in container["args"]
+    assert not any("networkpolicies" in r["resources"] for r in find(off, "ClusterRole")["rules"])

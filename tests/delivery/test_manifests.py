@@ -74,6 +74,10 @@ def test_apply_k_installs_a_running_operator(
         ("CustomResourceDefinition", "voiceagents.voicefleet.io"),
         ("Deployment", "voicefleet-operator"),
         ("Namespace", "voicefleet-system"),
+        ("NetworkPolicy", "voicefleet-operator"),
+        ("PodDisruptionBudget", "voicefleet-operator"),
+        ("Role", "voicefleet-operator-leader"),
+        ("RoleBinding", "voicefleet-operator-leader"),
         ("Service", "voicefleet-operator"),
         ("ServiceAccount", "voicefleet-operator"),
     ]
@@ -81,7 +85,7 @@ def test_apply_k_installs_a_running_operator(
     def running() -> bool:
         out = cluster.kubectl("get", "pods", "-n", "voicefleet-system", "-o", "json")
         phases = [pod["status"].get("phase") for pod in json.loads(out)["items"]]
-        return phases == ["Running"]
+        return phases == ["Running", "Running"]  # the leader and its standby
 
     # The namespace enforces the restricted Pod Security Standard; KWOK plays the kubelet.
     eventually(running, timeout=60)

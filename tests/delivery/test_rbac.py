@@ -30,8 +30,30 @@ NEEDS: Needs = [
     *((verb, "prometheusrules.monitoring.coreos.com") for verb in ("create", "patch")),
     *((verb, "pods") for verb in ("list", "watch", "patch")),
     ("get", "secrets"),
-    ("create", "events"),
+    ("create", "events"),  # kopf's own
+    *((verb, "events.events.k8s.io") for verb in ("create", "get", "patch")),
+    *((verb, "networkpolicies.networking.k8s.io") for verb in APPLIED),
 ]
+
+
+def lease_needs(release: str) -> Needs:
+    """Leader election, in the release namespace: the Lease created, then read and renewed."""
+    lease = f"leases.coordination.k8s.io/{release}-operator"
+    return [("create", "leases.coordination.k8s.io"), ("get", lease), ("update", lease)]
+
+
+def lease_never(release: str) -> Needs:
+    """Another Lease, or the Lease by other verbs: never."""
+    return [
+        ("get", "leases.coordination.k8s.io/kube-controller-manager"),
+        ("update", "leases.coordination.k8s.io/someone-else"),
+        ("list", "leases.coordination.k8s.io"),
+        ("watch", "leases.coordination.k8s.io"),
+        ("delete", f"leases.coordination.k8s.io/{release}-operator"),
+        ("patch", f"leases.coordination.k8s.io/{release}-operator"),
+    ]
+
+
 # Namespaced things it must never do.
 NEVER: Needs = [
     # One LIST would return every Secret in scope: the operator reads the one it is named.
@@ -50,6 +72,9 @@ NEVER: Needs = [
     ("create", "roles.rbac.authorization.k8s.io"),
     ("create", "rolebindings.rbac.authorization.k8s.io"),
     ("create", "serviceaccounts", "token"),
+    # Leases belong to the release namespace alone.
+    ("create", "leases.coordination.k8s.io"),
+    ("update", "leases.coordination.k8s.io"),
     ("*", "*"),
 ]
 # Cluster-scoped things it must never do, whatever the mode.
@@ -104,6 +129,8 @@ def test_cluster_wide_mode(
         assert denied(cluster, account, NEEDS, "--all-namespaces") == []
         assert allowed(cluster, account, NEVER, "-n", "vf-rbac-cw-team") == []
         assert allowed(cluster, account, NEVER_CLUSTER) == []
+        assert denied(cluster, account, lease_needs("vf-rbac-cw"), "-n", "vf-rbac-cw") == []
+        assert allowed(cluster, account, lease_never("vf-rbac-cw"), "-n", "vf-rbac-cw") == []
     finally:
         uninstall(cluster, "vf-rbac-cw")
 
@@ -122,6 +149,9 @@ def test_namespaced_mode(
         for where in (("-n", "vf-rbac-other"), ("-n", "vf-rbac-ns"), ("--all-namespaces",)):
             assert allowed(cluster, account, NEEDS, *where) == []
         assert allowed(cluster, account, NEVER_CLUSTER) == []
+        assert denied(cluster, account, lease_needs("vf-rbac-ns"), "-n", "vf-rbac-ns") == []
+        assert allowed(cluster, account, lease_never("vf-rbac-ns"), "-n", "vf-rbac-ns") == []
+        assert allowed(cluster, account, lease_needs("vf-rbac-ns"), "-n", "vf-rbac-other") == []
     finally:
         uninstall(cluster, "vf-rbac-ns")
 
@@ -171,8 +201,12 @@ def test_operator_runs_with_namespaced_rbac(
     agent = voice_agent("live", team, regions=[region])
     cluster.kubectl("apply", "-f", "-", input=json.dumps(agent))
     port = free_port()
+    # The Lease lives in the release's namespace, as the pod's own namespace in-cluster.
     command = [sys.executable, "-m", "voicefleet_operator.main", f"--metrics-port={port}",
-               "--metrics-host=127.0.0.1", f"--namespace={team}"]  # fmt: skip
+               "--metrics-host=127.0.0.1", f"--namespace={team}",
+               f"--webhook-port={free_port()}", "--webhook-host=127.0.0.1",
+               "--leader-election-namespace=vf-live",
+               "--leader-election-name=vf-live-operator"]  # fmt: skip
     log = tmp_path / "operator.log"
     operator = Process("voicefleet-operator (ServiceAccount)", command, log,
                        env={"KUBECONFIG": str(kubeconfig)}).start()  # fmt: skip

@@ -11,6 +11,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -85,24 +86,29 @@ def http_get(url: str) -> str:
 def test_the_chart_runs_the_operator_in_cluster(
     fleet: LocalCluster, real_node: RealNode, images: dict[str, Image]
 ) -> None:
-    (pod,) = ready_pods(fleet, f"app.kubernetes.io/instance={RELEASE}")
-    assert pod["spec"]["nodeName"] == real_node.name
-    container = pod["spec"]["containers"][0]
-    assert container["image"] == images["operator"].reference
-    # Served from the pod's own network namespace on the node's bridge.
-    assert pod["status"]["podIP"].startswith(real_node.network.prefix + ".")
-    assert http_get(f"http://{pod['status']['podIP']}:8080/healthz").strip() == "ok"
-    # The image's user, as the chart's restricted securityContext requires, with a read-only
-    # root filesystem.
-    name = pod["metadata"]["name"]
-    assert fleet.kubectl("exec", "-n", NS, name, "--", "id", "-u").strip() == "65532"
-    touch = fleet.kubectl("exec", "-n", NS, name, "--", "touch", "/x", check=False)
-    assert "Read-only file system" in touch
-    # In-cluster config and the chart's RBAC: the operator watches its namespace, refused
-    # nothing.
-    logs = fleet.kubectl("logs", "-n", NS, name)
-    assert "Forbidden" not in logs, logs[-2000:]
-    assert "403" not in logs, logs[-2000:]
+    # The chart's two replicas: one holds the leader Lease, the other stands by.
+    operators = ready_pods(fleet, f"app.kubernetes.io/instance={RELEASE}")
+    assert len(operators) == 2, [p["metadata"]["name"] for p in operators]
+    names = {p["metadata"]["name"] for p in operators}
+    lease = json.loads(fleet.kubectl("get", "lease", f"{RELEASE}-operator", "-n", NS, "-o", "json"))
+    assert lease["spec"]["holderIdentity"].rsplit("_", 1)[0] in names, lease["spec"]
+    for pod in operators:
+        assert pod["spec"]["nodeName"] == real_node.name
+        assert pod["spec"]["containers"][0]["image"] == images["operator"].reference
+        # Served from the pod's own network namespace on the node's bridge.
+        assert pod["status"]["podIP"].startswith(real_node.network.prefix + ".")
+        assert http_get(f"http://{pod['status']['podIP']}:8080/healthz").strip() == "ok"
+        # The image's user, as the chart's restricted securityContext requires, with a
+        # read-only root filesystem.
+        name = pod["metadata"]["name"]
+        assert fleet.kubectl("exec", "-n", NS, name, "--", "id", "-u").strip() == "65532"
+        touch = fleet.kubectl("exec", "-n", NS, name, "--", "touch", "/x", check=False)
+        assert "Read-only file system" in touch
+        # In-cluster config and the chart's RBAC: the operator watches its namespace and
+        # holds or watches its Lease, refused nothing.
+        logs = fleet.kubectl("logs", "-n", NS, name)
+        assert "Forbidden" not in logs, logs[-2000:]
+        assert "403" not in logs, logs[-2000:]
 
 
 def test_the_kubelet_api_refuses_requests_without_credentials(real_node: RealNode) -> None:
@@ -289,9 +295,22 @@ def media_process(cluster: LocalCluster, node: RealNode, pod: str) -> psutil.Pro
     out = cluster.kubectl("get", "pod", pod, "-n", NS, "-o", "json")
     (status,) = json.loads(out)["status"]["containerStatuses"]
     worker = psutil.Process(node.container_pid(status["containerID"]))
-    found = [p for p in worker.children(recursive=True) if p.net_connections(kind="udp")]
+    found = [p for p in worker.children(recursive=True) if holds_udp(p.pid)]
     assert len(found) == 1, f"{len(found)} processes of {pod} hold media"
     return found[0]
+
+
+def holds_udp(pid: int) -> bool:
+    """Whether the process has a UDP socket open, read in its own network namespace (psutil
+    reads the caller's, where a pod's sockets do not show)."""
+    proc = Path(f"/proc/{pid}")
+    try:
+        tables = [(proc / "net" / name).read_text() for name in ("udp", "udp6")]
+        links = [str(fd.readlink()) for fd in (proc / "fd").iterdir()]
+    except OSError:
+        return False
+    udp = {line.split()[9] for table in tables for line in table.splitlines()[1:]}
+    return any(link.removeprefix("socket:[").rstrip("]") in udp for link in links)
 
 
 def busy_marks(cluster: LocalCluster, pod: str) -> tuple[str | None, ...]:

@@ -319,7 +319,7 @@ async def test_unreachable_livekit_holds_replicas_then_recovers(
 async def test_webhooks_make_scaling_react_before_the_next_poll(
     cluster: LocalCluster, namespace: str, operator: RunningOperator, tmp_path: Path
 ) -> None:
-    webhook = operator.metrics_url.replace("/metrics", "/livekit/webhook")
+    webhook = operator.webhook_url
     hooked = LiveKitServer(tmp_path / "hooked", webhook_urls=[webhook]).start()
     try:
         add_credentials(cluster, "lk-hooked", hooked)

@@ -38,7 +38,7 @@ def hooked(
     cluster: LocalCluster, operator: RunningOperator, tmp_path: Path
 ) -> Iterator[tuple[LiveKitServer, str]]:
     """A livekit-server whose webhooks reach the operator, and a VoiceAgent on it."""
-    webhook = operator.metrics_url.replace("/metrics", "/livekit/webhook")
+    webhook = operator.webhook_url
     server = LiveKitServer(tmp_path / "livekit", webhook_urls=[webhook]).start()
     cluster.kubectl("create", "namespace", NS)
     cluster.kubectl(

@@ -71,9 +71,21 @@ resources and verbs it uses, no wildcards. Server-side apply is a PATCH that may
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get]
+# kopf's own Events (core/v1) about handler failures.
 - apiGroups: [""]
   resources: [events]
   verbs: [create]
+# The operator's decisions: an Event repeated counts up (series), read back once by a new
+# leader that finds it written already.
+- apiGroups: [events.k8s.io]
+  resources: [events]
+  verbs: [create, get, patch]
+{{- if .Values.networkPolicy.enabled }}
+# Each region's NetworkPolicy for its workers: applied, listed to prune, deleted.
+- apiGroups: [networking.k8s.io]
+  resources: [networkpolicies]
+  verbs: [list, create, patch, delete]
+{{- end }}
 # A PrometheusRule per VoiceAgent from its spec.slo, when the Prometheus Operator is present.
 - apiGroups: [monitoring.coreos.com]
   resources: [prometheusrules]
@@ -125,4 +137,18 @@ tell which price to use.
   rules:
   {{- . | nindent 2 }}
 {{- end }}
+{{- end -}}
+
+{{/* An egress rule to (cidrs, ports) of the networkPolicy values: any address when no cidrs. */}}
+{{- define "voicefleet.egressTo" -}}
+- ports:
+  {{- range .ports }}
+    - {protocol: TCP, port: {{ . }}}
+  {{- end }}
+  {{- with .cidrs }}
+  to:
+    {{- range . }}
+    - ipBlock: {cidr: {{ . }}}
+    {{- end }}
+  {{- end }}
 {{- end -}}
