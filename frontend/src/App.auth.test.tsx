@@ -31,6 +31,7 @@ beforeEach(async () => {
 afterEach(async () => {
   await tokenServer.close();
   await authServer.close();
+  window.history.replaceState(null, '', '/');
 });
 
 function renderApp(options: TestAuthOptions = {}) {
@@ -148,5 +149,31 @@ describe('App with sign-in', () => {
     await signIn();
     expect(await screen.findByTestId('start-button')).toBeEnabled();
     expect(screen.queryByTestId('error-message')).not.toBeInTheDocument();
+  });
+
+  it("joins an invite with the user's access token, like any call", async () => {
+    const code = 'v1.eyJyIjoidm9pY2UifQ.Xb3k_-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
+    window.history.replaceState(null, '', `/?invite=${code}`);
+    renderApp();
+    // Signed out, the page still says where the link leads.
+    expect(await screen.findByTestId('invite-notice')).toHaveTextContent("joins someone's call");
+    await signIn();
+    await userEvent.click(await screen.findByTestId('start-button'));
+    await screen.findByTestId('session');
+    expect(tokenServer.requests[0]?.authorization).toBe('Bearer user-access-token');
+    expect(JSON.parse(tokenServer.requests[0]?.body ?? '')).toEqual({ invite_code: code });
+    expect(window.location.search).toBe('');
+  });
+
+  it("asks for an invite code with the user's access token", async () => {
+    renderApp();
+    await signIn();
+    await userEvent.click(await screen.findByTestId('start-button'));
+    await screen.findByTestId('session');
+    const invite = { inviteCode: 'v1.a.b', roomName: 'voice-1', expiresAt: '2030-01-01T00:05:00.000Z' };
+    tokenServer.setHandler((_req, _body, res) => sendJson(res, 200, invite));
+    await expect(session?.requestInvite('lk.token')).resolves.toEqual(invite);
+    expect(tokenServer.requests[1]?.authorization).toBe('Bearer user-access-token');
+    expect(JSON.parse(tokenServer.requests[1]?.body ?? '')).toEqual({ invite_with_token: 'lk.token' });
   });
 });

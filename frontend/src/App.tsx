@@ -9,10 +9,19 @@ import { type AccountState, useAccount } from './hooks/useAccount';
 import type { Account, AuthService } from './lib/auth';
 import { type CallError, classifyError, signInRequiredError } from './lib/callErrors';
 import { callReducer, initialCallState } from './lib/callState';
-import { type ConnectionDetails, requestConnectionDetails, type TokenRequest } from './lib/tokenClient';
+import { forgetInviteInAddressBar, readInviteCode } from './lib/invite';
+import {
+  type ConnectionDetails,
+  type InviteDetails,
+  type InviteRequest,
+  requestConnectionDetails,
+  requestInviteCode,
+  type TokenRequest,
+} from './lib/tokenClient';
 import type { ConversationEntry } from './lib/transcript';
 
 export type TokenRequester = (endpoint: string, request: TokenRequest) => Promise<ConnectionDetails>;
+export type InviteRequester = (endpoint: string, request: InviteRequest) => Promise<InviteDetails>;
 
 export interface AppProps {
   readonly config: AppConfig;
@@ -20,6 +29,7 @@ export interface AppProps {
   readonly auth?: AuthService | null;
   /** Swappable so tests can drive the page without a LiveKit server. */
   readonly requestToken?: TokenRequester;
+  readonly requestInvite?: InviteRequester;
   readonly Session?: ComponentType<CallSessionProps>;
 }
 
@@ -27,9 +37,12 @@ export function App({
   config,
   auth = null,
   requestToken = requestConnectionDetails,
+  requestInvite = requestInviteCode,
   Session = CallSession,
 }: AppProps) {
   const [state, dispatch] = useReducer(callReducer, initialCallState);
+  // Opened with ?invite=<code>: Start joins the call of whoever sent the link.
+  const [inviteCode, setInviteCode] = useState(() => readInviteCode(window.location.search));
   const [entries, setEntries] = useState<readonly ConversationEntry[]>([]);
   const account = useAccount(auth);
   const { phase } = state;
@@ -48,19 +61,29 @@ export function App({
     dispatch({ type: 'start' });
   }, []);
 
+  // The invite has served once its call ends: a later Start is a call of one's own.
+  useEffect(() => {
+    if (phase.kind !== 'ended') return;
+    setInviteCode(null);
+    forgetInviteInAddressBar();
+  }, [phase.kind]);
+
   useEffect(() => {
     if (phase.kind !== 'requesting-token') return;
     const call = async () => {
-      const accessToken = auth === null ? undefined : await auth.accessToken();
-      if (accessToken === null) {
-        // The session ended elsewhere (another tab, expiry): show the sign-in form here too.
-        await auth?.signOut().catch(() => undefined);
-        throw new NoSession();
-      }
-      return requestToken(config.tokenEndpoint, { agentName: config.agentName, accessToken });
+      const accessToken = await accessTokenOf(auth);
+      return requestToken(config.tokenEndpoint, {
+        agentName: config.agentName,
+        inviteCode: inviteCode ?? undefined,
+        accessToken,
+      });
     };
     call().then(
-      (details) => dispatch({ type: 'token-received', attempt, details }),
+      (details) => {
+        // The code got its token: a reload must not use it again. Retry still can, from memory.
+        if (inviteCode !== null) forgetInviteInAddressBar();
+        dispatch({ type: 'token-received', attempt, details });
+      },
       (err: unknown) =>
         dispatch({
           type: 'failed',
@@ -71,7 +94,17 @@ export function App({
               : classifyError(err, { tokenEndpoint: config.tokenEndpoint }),
         }),
     );
-  }, [phase.kind, attempt, config, requestToken, auth]);
+  }, [phase.kind, attempt, config, requestToken, auth, inviteCode]);
+
+  const invite = useCallback(
+    async (participantToken: string) => {
+      const accessToken = await accessTokenOf(auth).catch((err: unknown) => {
+        throw err instanceof NoSession ? new Error('You are signed out: sign in again to invite.') : err;
+      });
+      return requestInvite(config.tokenEndpoint, { participantToken, accessToken });
+    },
+    [auth, config.tokenEndpoint, requestInvite],
+  );
 
   const fail = useCallback((error: CallError) => dispatch({ type: 'failed', attempt, error }), [attempt]);
   const end = useCallback(() => dispatch({ type: 'ended', attempt }), [attempt]);
@@ -89,6 +122,12 @@ export function App({
         {account.kind === 'signed-in' && <AccountBar account={account.account} onSignOut={signOut} />}
       </header>
 
+      {inviteCode !== null && phase.kind !== 'in-call' && (
+        <p className="notice" role="status" data-testid="invite-notice">
+          You were invited: this page joins someone&apos;s call, with their agent already in it.
+        </p>
+      )}
+
       {auth !== null && !isSignedIn(account) ? (
         <SignedOut account={account} auth={auth} />
       ) : phase.kind === 'in-call' ? (
@@ -100,9 +139,11 @@ export function App({
           onFailure={fail}
           onEnded={end}
           onConversation={setEntries}
+          requestInvite={invite}
         />
       ) : (
         <OutOfCall
+          invited={inviteCode !== null}
           phase={phase.kind}
           error={phase.kind === 'failed' ? phase.error : null}
           entries={entries}
@@ -120,6 +161,20 @@ function isSignedIn(account: AccountState): boolean {
 
 /** No session was left to call with. */
 class NoSession extends Error {}
+
+/**
+ * The Authorization for a token request: the user's access token, or none on a page without
+ * sign-in. A session that ended elsewhere (another tab, expiry) signs this page out too.
+ */
+async function accessTokenOf(auth: AuthService | null): Promise<string | undefined> {
+  if (auth === null) return undefined;
+  const accessToken = await auth.accessToken();
+  if (accessToken === null) {
+    await auth.signOut().catch(() => undefined);
+    throw new NoSession();
+  }
+  return accessToken;
+}
 
 function SignedOut({ account, auth }: { readonly account: AccountState; readonly auth: AuthService }) {
   if (account.kind === 'checking') {
@@ -157,6 +212,8 @@ function AccountBar({ account, onSignOut }: AccountBarProps) {
 }
 
 interface OutOfCallProps {
+  /** The page was opened with an invite: Start joins someone's call. */
+  readonly invited: boolean;
   readonly phase: 'idle' | 'requesting-token' | 'ended' | 'failed';
   readonly error: CallError | null;
   readonly entries: readonly ConversationEntry[];
@@ -165,7 +222,7 @@ interface OutOfCallProps {
 }
 
 /** Before a call, while its token is fetched, and after it ended or failed. */
-function OutOfCall({ phase, error, entries, onStart, onCancel }: OutOfCallProps) {
+function OutOfCall({ invited, phase, error, entries, onStart, onCancel }: OutOfCallProps) {
   const requesting = phase === 'requesting-token';
   return (
     <>
@@ -188,7 +245,13 @@ function OutOfCall({ phase, error, entries, onStart, onCancel }: OutOfCallProps)
             disabled={requesting}
             onClick={onStart}
           >
-            {requesting ? 'Starting…' : 'Start voice call'}
+            {requesting
+              ? invited
+                ? 'Joining…'
+                : 'Starting…'
+              : invited
+                ? 'Join the call'
+                : 'Start voice call'}
           </button>
           {requesting && (
             <button type="button" className="button danger" data-testid="end-button" onClick={onCancel}>

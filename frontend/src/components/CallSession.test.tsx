@@ -16,6 +16,7 @@ function renderSession() {
       onFailure={onFailure}
       onEnded={onEnded}
       onConversation={vi.fn()}
+      requestInvite={vi.fn()}
     />,
   );
   return { onFailure, onEnded };

@@ -8,7 +8,7 @@ import {
   isOrderlyDisconnect,
   microphoneError,
 } from '../lib/callErrors';
-import type { ConnectionDetails } from '../lib/tokenClient';
+import type { ConnectionDetails, InviteDetails } from '../lib/tokenClient';
 import type { ConversationEntry } from '../lib/transcript';
 import { CallStage } from './CallStage';
 
@@ -19,6 +19,8 @@ export interface CallSessionProps {
   readonly onFailure: (error: CallError) => void;
   readonly onEnded: () => void;
   readonly onConversation: (entries: readonly ConversationEntry[]) => void;
+  /** An invite code to this call's room, asked for with the caller's current LiveKit token. */
+  readonly requestInvite: (participantToken: string) => Promise<InviteDetails>;
 }
 
 /**
@@ -56,6 +58,10 @@ export function CallSession(props: CallSessionProps) {
     (entries: readonly ConversationEntry[]) => latest.current.onConversation(entries),
     [],
   );
+  const requestInvite = useCallback(
+    (participantToken: string) => latest.current.requestInvite(participantToken),
+    [],
+  );
 
   return (
     <LiveKitRoom
@@ -73,6 +79,8 @@ export function CallSession(props: CallSessionProps) {
       <RoomAudioRenderer />
       <CallStage
         agentJoinTimeoutMs={props.agentJoinTimeoutMs}
+        participantToken={details.participantToken}
+        requestInvite={requestInvite}
         onFailure={onFailure}
         onEnd={onEnd}
         onConversation={onConversation}

@@ -4,17 +4,18 @@ import {
   useChat,
   useConnectionState,
   useLocalParticipant,
-  useParticipants,
   useTrackToggle,
   useTranscriptions,
   useVoiceAssistant,
 } from '@livekit/components-react';
 import { ConnectionState, MediaDeviceFailure, Track } from 'livekit-client';
-import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { useCallback, useEffect, useMemo, useState } from 'react';
 import { useAgentJoinWatch } from '../hooks/useAgentJoinWatch';
+import { useParticipantToken } from '../hooks/useParticipantToken';
+import { useRoster } from '../hooks/useRoster';
 import { useTestHooks } from '../hooks/useTestHooks';
 import { agentLeftError, agentTimeoutError, type CallError, microphoneError } from '../lib/callErrors';
-import { EMPTY_ROSTER, type ParticipantSummary, remember, type Roster, summarize } from '../lib/participants';
+import type { Roster } from '../lib/participants';
 import { agentStatus, connectionStatus } from '../lib/status';
 import {
   type ChatLike,
@@ -23,21 +24,33 @@ import {
   mergeConversation,
   transcriptEntries,
 } from '../lib/transcript';
+import type { InviteDetails } from '../lib/tokenClient';
 import { CallControls } from './CallControls';
 import { ChatComposer } from './ChatComposer';
 import { ConversationLog } from './ConversationLog';
+import { InvitePanel } from './InvitePanel';
 import { Participants } from './Participants';
 import { StatusBar } from './StatusBar';
 
 export interface CallStageProps {
   readonly agentJoinTimeoutMs: number;
+  /** The token the call started with; invites use the newest one LiveKit sent since. */
+  readonly participantToken: string;
+  readonly requestInvite: (participantToken: string) => Promise<InviteDetails>;
   readonly onFailure: (error: CallError) => void;
   readonly onEnd: () => void;
   readonly onConversation: (entries: readonly ConversationEntry[]) => void;
 }
 
 /** The call as seen from inside the LiveKit room: reads the room through the components' hooks. */
-export function CallStage({ agentJoinTimeoutMs, onFailure, onEnd, onConversation }: CallStageProps) {
+export function CallStage({
+  agentJoinTimeoutMs,
+  participantToken,
+  requestInvite,
+  onFailure,
+  onEnd,
+  onConversation,
+}: CallStageProps) {
   const state = useConnectionState();
   const roomConnected = useHasConnected(state);
   const assistant = useVoiceAssistant();
@@ -49,6 +62,8 @@ export function CallStage({ agentJoinTimeoutMs, onFailure, onEnd, onConversation
     [onFailure],
   );
   const microphone = useTrackToggle({ source: Track.Source.Microphone, onDeviceError });
+  const currentToken = useParticipantToken(participantToken);
+  const invite = useCallback(() => requestInvite(currentToken()), [requestInvite, currentToken]);
 
   useTestHooks();
   const agentReturning = useAgentJoinWatch({
@@ -81,6 +96,7 @@ export function CallStage({ agentJoinTimeoutMs, onFailure, onEnd, onConversation
         onToggleMute={() => microphone.toggle().catch(() => undefined)}
         onEnd={onEnd}
       />
+      {roomConnected && <InvitePanel requestInvite={invite} />}
     </>
   );
 }
@@ -92,20 +108,6 @@ function useHasConnected(state: ConnectionState): boolean {
     if (state === ConnectionState.Connected) setConnected(true);
   }, [state]);
   return connected || state === ConnectionState.Connected;
-}
-
-/**
- * Who is in the room now (the caller first), and everyone seen since the call started, so that
- * lines of someone who left still name them.
- */
-function useRoster(): { present: ParticipantSummary[]; roster: Roster } {
-  const participants = useParticipants();
-  const seen = useRef<Roster>(EMPTY_ROSTER);
-  return useMemo(() => {
-    // Idempotent: remembering the same participants again returns the same roster.
-    seen.current = remember(seen.current, participants);
-    return { present: participants.map(summarize), roster: seen.current };
-  }, [participants]);
 }
 
 function useConversation(

@@ -2,8 +2,8 @@ import { render, screen, within } from '@testing-library/react';
 import { describe, expect, it } from 'vitest';
 import { Participants } from './Participants';
 
-const YOU = { identity: 'user-1', name: 'Ada', role: 'you' } as const;
-const AGENT = { identity: 'agent-AJ_1', name: 'agent-AJ_1', role: 'agent' } as const;
+const YOU = { identity: 'user-1', name: 'Ada', role: 'you', speaking: false } as const;
+const AGENT = { identity: 'agent-AJ_1', name: 'agent-AJ_1', role: 'agent', speaking: false } as const;
 
 describe('Participants', () => {
   it('shows the caller, the agent and other people by name', () => {
@@ -12,8 +12,8 @@ describe('Participants', () => {
         participants={[
           YOU,
           AGENT,
-          { identity: 'user-2', name: 'Grace', role: 'person' },
-          { identity: 'user-3', name: 'user-3', role: 'person' },
+          { identity: 'user-2', name: 'Grace', role: 'person', speaking: false },
+          { identity: 'user-3', name: 'user-3', role: 'person', speaking: false },
         ]}
       />,
     );
@@ -33,5 +33,24 @@ describe('Participants', () => {
   it('counts no one else when only the caller and the agent are there', () => {
     render(<Participants participants={[YOU, AGENT]} />);
     expect(screen.getByRole('heading')).toHaveTextContent(/^In this call$/);
+  });
+
+  it('marks who is speaking now, with a label for screen readers', () => {
+    render(
+      <Participants
+        participants={[
+          YOU,
+          { ...AGENT, speaking: true },
+          { identity: 'user-2', name: 'Grace', role: 'person', speaking: true },
+        ]}
+      />,
+    );
+    const items = screen.getAllByTestId('participant');
+    expect(items.map((li) => li.getAttribute('data-speaking'))).toEqual(['false', 'true', 'true']);
+    expect(items.map((li) => li.textContent)).toEqual(['You', 'Agent (speaking)', 'Grace (speaking)']);
+    // The dot is decoration; the words are what a screen reader reads.
+    const [, agent] = items;
+    expect(agent?.querySelector('.speaking-mark')).toHaveAttribute('aria-hidden', 'true');
+    expect(within(agent as HTMLElement).getByText('(speaking)')).toHaveClass('visually-hidden');
   });
 });

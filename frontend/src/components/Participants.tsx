@@ -1,14 +1,14 @@
-import type { ParticipantSummary } from '../lib/participants';
+import type { PresentParticipant } from '../lib/participants';
 import { SPEAKER_NAMES } from '../lib/transcript';
 
 export interface ParticipantsProps {
-  /** Who is in the room now, the caller first. */
-  readonly participants: readonly ParticipantSummary[];
+  /** Who is in the room now, the caller first, and who of them is speaking. */
+  readonly participants: readonly PresentParticipant[];
 }
 
 /**
  * Everyone in the call: the caller, the agent (only a participant LiveKit marks as one), and
- * any other people, by name.
+ * any other people, by name. Whoever is speaking now is marked, for screen readers too.
  */
 export function Participants({ participants }: ParticipantsProps) {
   const others = participants.filter((p) => p.role === 'person').length;
@@ -31,8 +31,11 @@ export function Participants({ participants }: ParticipantsProps) {
             data-testid="participant"
             data-role={p.role}
             data-identity={p.identity}
+            data-speaking={p.speaking ? 'true' : 'false'}
           >
+            <span className="speaking-mark" aria-hidden="true" />
             {p.role === 'you' ? SPEAKER_NAMES.user : p.role === 'agent' ? SPEAKER_NAMES.agent : p.name}
+            {p.speaking && <span className="visually-hidden"> (speaking)</span>}
           </li>
         ))}
       </ul>

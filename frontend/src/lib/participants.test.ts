@@ -1,6 +1,6 @@
 import { ParticipantKind } from 'livekit-client';
 import { describe, expect, it } from 'vitest';
-import { EMPTY_ROSTER, remember, summarize } from './participants';
+import { EMPTY_ROSTER, markSpeaking, remember, summarize } from './participants';
 
 const me = { identity: 'user-1', name: 'Ada', kind: ParticipantKind.STANDARD, isLocal: true };
 const agent = { identity: 'agent-AJ_1', name: '', kind: ParticipantKind.AGENT, isLocal: false };
@@ -43,5 +43,17 @@ describe('remember', () => {
     expect(renamed).not.toBe(first);
     expect(renamed.get('user-2')?.name).toBe('Grace H.');
     expect(first.get('user-2')?.name).toBe('Grace');
+  });
+});
+
+describe('markSpeaking', () => {
+  it('marks exactly the participants LiveKit lists as active speakers', () => {
+    const present = [me, agent, grace].map(summarize);
+    expect(markSpeaking(present, [{ identity: 'user-2' }, { identity: 'agent-AJ_1' }])).toEqual([
+      { identity: 'user-1', name: 'Ada', role: 'you', speaking: false },
+      { identity: 'agent-AJ_1', name: 'agent-AJ_1', role: 'agent', speaking: true },
+      { identity: 'user-2', name: 'Grace', role: 'person', speaking: true },
+    ]);
+    expect(markSpeaking(present, []).every((p) => !p.speaking)).toBe(true);
   });
 });

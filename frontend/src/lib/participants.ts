@@ -16,6 +16,11 @@ export interface ParticipantSummary {
   readonly role: Role;
 }
 
+/** Someone in the room now, and whether LiveKit counts them among the active speakers. */
+export interface PresentParticipant extends ParticipantSummary {
+  readonly speaking: boolean;
+}
+
 /** The parts of a livekit-client Participant this module reads. */
 export interface ParticipantLike {
   readonly identity: string;
@@ -50,6 +55,15 @@ export function remember(roster: Roster, present: readonly ParticipantLike[]): R
     next.set(summary.identity, summary);
   }
   return next ?? roster;
+}
+
+/** `present` with each one marked speaking when LiveKit lists them among the active `speakers`. */
+export function markSpeaking(
+  present: readonly ParticipantSummary[],
+  speakers: readonly { readonly identity: string }[],
+): PresentParticipant[] {
+  const speaking = new Set(speakers.map((speaker) => speaker.identity));
+  return present.map((summary) => ({ ...summary, speaking: speaking.has(summary.identity) }));
 }
 
 /** How a line names its speaker when the identity was never seen in the room. */

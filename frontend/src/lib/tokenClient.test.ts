@@ -4,8 +4,10 @@ import { rejectionOf } from '../test/rejection';
 import {
   describeRejection,
   parseConnectionDetails,
+  parseInviteDetails,
   requestBody,
   requestConnectionDetails,
+  requestInviteCode,
   TokenRequestError,
 } from './tokenClient';
 
@@ -85,6 +87,82 @@ describe('requestConnectionDetails against a real HTTP server', () => {
     });
     const err = await failureOf(requestConnectionDetails(server.url, { agentName: 'a' }));
     expect(err.failure).toBe('invalid-response');
+  });
+});
+
+const INVITE = {
+  inviteCode: 'v1.eyJyIjoidm9pY2UifQ.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+  roomName: 'voice-0123456789abcdef',
+  expiresAt: '2030-01-01T00:05:00.000Z',
+} as const;
+
+describe('invites against a real HTTP server', () => {
+  it("asks for a code with the caller's participant token and their own Authorization", async () => {
+    server = await startServer((_req, _body, res) => sendJson(res, 200, { ...INVITE, extra: true }));
+    const invite = await requestInviteCode(server.url, {
+      participantToken: 'lk.participant.token',
+      accessToken: 'eyJ.user.token',
+    });
+    expect(invite).toEqual(INVITE);
+    const [posted] = server.requests;
+    expect([posted?.method, posted?.contentType, posted?.authorization]).toEqual([
+      'POST',
+      'application/json',
+      'Bearer eyJ.user.token',
+    ]);
+    expect(posted?.body).toBe('{"invite_with_token":"lk.participant.token"}');
+  });
+
+  it('sends no Authorization for a code on a page without sign-in', async () => {
+    server = await startServer((_req, _body, res) => sendJson(res, 200, INVITE));
+    await requestInviteCode(server.url, { participantToken: 't' });
+    expect(server.requests[0]?.authorization).toBeUndefined();
+  });
+
+  it("surfaces the function's refusal, e.g. invites off", async () => {
+    const off = 'invites are off on this server: each room holds one caller (ROOM_MAX_CALLERS is 1)';
+    server = await startServer((_req, _body, res) => sendJson(res, 403, { error: off }));
+    const err = await failureOf(requestInviteCode(server.url, { participantToken: 't' }));
+    expect(err.failure).toBe('rejected');
+    expect(err.status).toBe(403);
+    expect(err.message).toBe(off);
+  });
+
+  it('joins with a code: sends invite_code and no agent, with the same Authorization', async () => {
+    server = await startServer((_req, _body, res) => sendJson(res, 200, VALID_DETAILS));
+    const details = await requestConnectionDetails(server.url, {
+      agentName: 'voicefleet-demo',
+      inviteCode: INVITE.inviteCode,
+      accessToken: 'eyJ.user.token',
+    });
+    expect(details).toEqual(VALID_DETAILS);
+    expect(server.requests[0]?.body).toBe(JSON.stringify({ invite_code: INVITE.inviteCode }));
+    expect(server.requests[0]?.authorization).toBe('Bearer eyJ.user.token');
+  });
+
+  it.each([
+    [409, 'this invite is your own: you are already in its room'],
+    [429, 'too many requests'],
+  ])("reports a join refused with %i and the function's message", async (status, error) => {
+    server = await startServer((_req, _body, res) => sendJson(res, status, { error }));
+    const err = await failureOf(
+      requestConnectionDetails(server.url, { agentName: 'a', inviteCode: INVITE.inviteCode }),
+    );
+    expect(err.status).toBe(status);
+    expect(err.message).toBe(error);
+  });
+});
+
+describe('parseInviteDetails', () => {
+  it.each([null, [], { inviteCode: 'c', roomName: 'r' }, { ...INVITE, inviteCode: '' }])(
+    'rejects %j',
+    (value) => {
+      expect(() => parseInviteDetails(value)).toThrow(/lacks inviteCode, roomName or expiresAt/);
+    },
+  );
+
+  it('rejects an expiry that is not a time', () => {
+    expect(() => parseInviteDetails({ ...INVITE, expiresAt: 'soon' })).toThrow(/not a time/);
   });
 });
 

@@ -11,8 +11,27 @@ export interface ConnectionDetails {
 /** The agent to dispatch; the function names the room, so no call can join another's. */
 export interface TokenRequest {
   readonly agentName: string;
+  /**
+   * An invite code from a caller in a call: the token is for their room instead, whose agent
+   * is already there, so no agent name is sent.
+   */
+  readonly inviteCode?: string | undefined;
   /** The signed-in user's Supabase access token; absent on a page without sign-in. */
   readonly accessToken?: string | undefined;
+}
+
+/** Asks for an invite code to the room of the caller's own call. */
+export interface InviteRequest {
+  /** The caller's LiveKit token for the call: the one issued, or a refreshed one. */
+  readonly participantToken: string;
+  readonly accessToken?: string | undefined;
+}
+
+/** An invite code to the caller's room; anyone who has it may join until `expiresAt`. */
+export interface InviteDetails {
+  readonly inviteCode: string;
+  readonly roomName: string;
+  readonly expiresAt: string;
 }
 
 export type TokenFailure = 'unreachable' | 'rejected' | 'invalid-response';
@@ -44,15 +63,44 @@ export async function requestConnectionDetails(
   request: TokenRequest,
   options: TokenClientOptions = {},
 ): Promise<ConnectionDetails> {
-  const response = await post(endpoint, request, options);
-  const body = await response.text();
-  if (!response.ok) {
-    throw new TokenRequestError('rejected', describeRejection(response.status, body), response.status);
-  }
-  return parseConnectionDetails(parseJson(body));
+  const answer = await post(
+    endpoint,
+    { accessToken: request.accessToken, body: requestBody(request) },
+    options,
+  );
+  return parseConnectionDetails(answer);
 }
 
-async function post(endpoint: string, request: TokenRequest, options: TokenClientOptions): Promise<Response> {
+export async function requestInviteCode(
+  endpoint: string,
+  request: InviteRequest,
+  options: TokenClientOptions = {},
+): Promise<InviteDetails> {
+  const answer = await post(
+    endpoint,
+    { accessToken: request.accessToken, body: inviteBody(request) },
+    options,
+  );
+  return parseInviteDetails(answer);
+}
+
+/** One request to the function: the JSON body, and the user's access token for the header. */
+interface Post {
+  readonly accessToken: string | undefined;
+  readonly body: Record<string, string>;
+}
+
+/** The endpoint's JSON answer; a refusal throws with the endpoint's own message. */
+async function post(endpoint: string, request: Post, options: TokenClientOptions): Promise<unknown> {
+  const response = await send(endpoint, request, options);
+  const text = await response.text();
+  if (!response.ok) {
+    throw new TokenRequestError('rejected', describeRejection(response.status, text), response.status);
+  }
+  return parseJson(text);
+}
+
+async function send(endpoint: string, request: Post, options: TokenClientOptions): Promise<Response> {
   const doFetch = options.fetch ?? ((input, init) => fetch(input, init));
   const timeoutMs = options.timeoutMs ?? DEFAULT_TOKEN_TIMEOUT_MS;
   const controller = new AbortController();
@@ -60,8 +108,8 @@ async function post(endpoint: string, request: TokenRequest, options: TokenClien
   try {
     return await doFetch(endpoint, {
       method: 'POST',
-      headers: requestHeaders(request),
-      body: JSON.stringify(requestBody(request)),
+      headers: requestHeaders(request.accessToken),
+      body: JSON.stringify(request.body),
       signal: controller.signal,
     });
   } catch {
@@ -74,15 +122,20 @@ async function post(endpoint: string, request: TokenRequest, options: TokenClien
   }
 }
 
-export function requestHeaders(request: TokenRequest): Record<string, string> {
+export function requestHeaders(accessToken: string | undefined): Record<string, string> {
   const headers: Record<string, string> = { 'Content-Type': 'application/json' };
-  if (request.accessToken !== undefined) headers.Authorization = `Bearer ${request.accessToken}`;
+  if (accessToken !== undefined) headers.Authorization = `Bearer ${accessToken}`;
   return headers;
 }
 
 /** Only the fields the function accepts: it rejects unknown ones. The token goes in a header. */
 export function requestBody(request: TokenRequest): Record<string, string> {
+  if (request.inviteCode !== undefined) return { invite_code: request.inviteCode };
   return { agentName: request.agentName };
+}
+
+export function inviteBody(request: InviteRequest): Record<string, string> {
+  return { invite_with_token: request.participantToken };
 }
 
 /** Prefers the endpoint's own `{"error": ...}` text, which says what to fix. */
@@ -142,6 +195,24 @@ export function parseConnectionDetails(value: unknown): ConnectionDetails {
     participantToken: details.participantToken,
     expiresAt: details.expiresAt,
   };
+}
+
+export function parseInviteDetails(value: unknown): InviteDetails {
+  const fields = ['inviteCode', 'roomName', 'expiresAt'] as const;
+  if (!isRecord(value) || fields.some((field) => typeof value[field] !== 'string' || value[field] === '')) {
+    throw new TokenRequestError(
+      'invalid-response',
+      "The token endpoint's answer to an invite lacks inviteCode, roomName or expiresAt.",
+    );
+  }
+  const details = value as Record<(typeof fields)[number], string>;
+  if (Number.isNaN(Date.parse(details.expiresAt))) {
+    throw new TokenRequestError(
+      'invalid-response',
+      'The token endpoint gave an invite expiry that is not a time.',
+    );
+  }
+  return { inviteCode: details.inviteCode, roomName: details.roomName, expiresAt: details.expiresAt };
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
