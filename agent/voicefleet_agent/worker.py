@@ -96,6 +96,11 @@ class CpuSampler:
         self._labels = labels
         self._samples: list[float] = []
         self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Begin sampling. Only once the worker has started: the framework empties the
+        metrics directory as it starts, and a metrics file this process had already opened
+        would be deleted under it, its series gone from /metrics for good."""
         threading.Thread(target=self._run, name="voicefleet-cpu", daemon=True).start()
 
     def _record(self, counted: float) -> float:
@@ -129,12 +134,12 @@ class WorkerLoad:
     def __init__(self, config: AgentConfig, labels: Labels) -> None:
         self._sessions_per_worker = config.sessions_per_worker
         self._labels = labels
-        self._cpu = CpuSampler(labels)
+        self.cpu = CpuSampler(labels)
 
     def __call__(self, server: AgentServer) -> float:
         active = len(server.active_jobs)
         set_worker_state(self._labels, active_sessions=active, draining=server.draining)
-        return worker_load(self._cpu.value(), active, self._sessions_per_worker)
+        return worker_load(self.cpu.value(), active, self._sessions_per_worker)
 
 
 @dataclass
@@ -232,9 +237,10 @@ def worker_port(env: Mapping[str, str]) -> int:
 
 def build_server(config: AgentConfig, env: Mapping[str, str]) -> AgentServer:
     labels = labels_of(config)
+    load = WorkerLoad(config, labels)
     server = AgentServer(
         setup_fnc=prewarm,
-        load_fnc=WorkerLoad(config, labels),
+        load_fnc=load,
         load_threshold=FULL_LOAD,
         # The framework reads 0 as "wait forever"; the config means "do not wait".
         drain_timeout=max(1, config.drain_timeout_seconds),
@@ -252,7 +258,10 @@ def build_server(config: AgentConfig, env: Mapping[str, str]) -> AgentServer:
 
     def on_started() -> None:
         install_redaction(os.environ)  # the CLI has set up its JSON handlers by now
+        # The framework has emptied the metrics directory by now: the main process's own
+        # series may be written.
         set_worker_state(labels, active_sessions=0, draining=False)
+        load.cpu.start()
         watch = LostJobWatch(server, env, labels)
         for work in (health.start(), watch.run(config.agent_name)):
             task = asyncio.get_running_loop().create_task(work)
