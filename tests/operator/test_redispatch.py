@@ -21,7 +21,7 @@ from voicefleet_devstack.cluster import LocalCluster
 from voicefleet_devstack.livekit import LiveKitServer
 
 from ..conftest import RunningOperator
-from ..helpers import eventually, voice_agent
+from ..helpers import eventually, livekit_secret, voice_agent
 
 pytestmark = pytest.mark.slow
 
@@ -41,11 +41,7 @@ def hooked(
     webhook = operator.webhook_url
     server = LiveKitServer(tmp_path / "livekit", webhook_urls=[webhook]).start()
     cluster.kubectl("create", "namespace", NS)
-    cluster.kubectl(
-        "create", "secret", "generic", "lk", "-n", NS,
-        f"--from-literal=api-key={server.api_key}",
-        f"--from-literal=api-secret={server.api_secret}",
-    )  # fmt: skip
+    livekit_secret(cluster, NS, "lk", server)
     region = {"name": "local", "livekit": {"url": server.url, "credentialsSecret": "lk"}}
     manifest = voice_agent(AGENT, NS, agentName=AGENT, regions=[region])
     cluster.kubectl("apply", "-f", "-", input=json.dumps(manifest))
