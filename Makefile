@@ -8,7 +8,7 @@ export VOICEFLEET_CACHE := $(CACHE)
 export PATH := $(CACHE)/bin:$(PATH)
 # The Python environment is shared by every clone (scripts/setup.sh); this clone's sources
 # come first on the path whichever clone installed itself there last.
-export PYTHONPATH := $(CURDIR)/operator:$(CURDIR)/agent:$(CURDIR)/dashboards:$(CURDIR)/devstack
+export PYTHONPATH := $(CURDIR)/models:$(CURDIR)/operator:$(CURDIR)/agent:$(CURDIR)/dashboards:$(CURDIR)/devstack
 PY := .venv/bin/python
 DENO := $(CACHE)/bin/deno
 TOKEN_FN := supabase/functions/livekit-token
@@ -36,18 +36,15 @@ setup:
 images: setup
 	$(PY) -m voicefleet_devstack images
 
-# Committed artifacts generated from one source: the CRD and configuration reference from the
-# spec models; dashboards, recording rules and alerts from dashboards/voicefleet_dashboards;
-# the kustomize base from the Helm chart (needs helm, hence setup).
+# Committed artifacts generated from one source, all by voicefleet_operator.generate: the CRD
+# and configuration reference from the spec models; dashboards, recording rules and alerts from
+# dashboards/voicefleet_dashboards; the kustomize base from the Helm chart (needs helm, hence
+# setup).
 generate: setup
-	$(PY) -m voicefleet_dashboards
 	$(PY) -m voicefleet_operator.generate
-	$(PY) -m tests.delivery.chart --write
 
 check-generated:
 	$(PY) -m voicefleet_operator.generate --check
-	$(PY) -m voicefleet_dashboards --check
-	$(PY) -m tests.delivery.chart --check
 
 lint:
 	$(PY) -m ruff check .

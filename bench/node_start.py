@@ -22,8 +22,8 @@ from pathlib import Path
 from _stack import apply, credentials, real_node_stack, stop_on_sigterm, summary
 
 from voicefleet_devstack.cluster import LocalCluster
+from voicefleet_models.voice_agent import VoiceAgentSpec
 from voicefleet_operator.render import Owner, region_objects
-from voicefleet_operator.spec import VoiceAgentSpec
 
 TARGET_SECONDS = 5.0
 NS = "bench"

@@ -25,7 +25,7 @@ from pathlib import Path
 import psutil  # type: ignore[import-untyped]
 from _stack import credentials, stop_on_sigterm
 from kubernetes import client, config
-from operator_scale import NS, cpu_seconds, rss_mb, wait_reconciled
+from operator_scale import NS, cpu_seconds, rss_mb, voice_agent, wait_reconciled
 
 from voicefleet_devstack.cluster import LocalCluster
 from voicefleet_devstack.livekit import LiveKitServer
@@ -51,17 +51,7 @@ def fleet_agent(index: int, server: LiveKitServer) -> dict[str, object]:
     """A VoiceAgent keeping one worker: the fleet's pods and Deployments are watched too."""
     region = {"name": "local", "minReplicas": 1, "maxReplicas": 2,
               "livekit": {"url": server.url, "credentialsSecret": "lk"}}  # fmt: skip
-    return {
-        "apiVersion": "voicefleet.io/v1alpha1",
-        "kind": "VoiceAgent",
-        "metadata": {"name": f"agent-{index:03d}", "namespace": NS},
-        "spec": {
-            "image": "voicefleet-agent:bench",
-            "pipeline": {s: [{"provider": "simulated"}] for s in ("stt", "llm", "tts")},
-            "regions": [region],
-            "scaling": {"warmWorkers": 0, "pollIntervalSeconds": 5},
-        },
-    }
+    return voice_agent(f"agent-{index:03d}", [region], 5)
 
 
 def unrelated(kind: str, index: int) -> dict[str, object]:

@@ -12,6 +12,7 @@ COPY images/install.sh images/operator-requirements.txt images/
 RUN sh images/install.sh dependencies operator /opt/voicefleet
 # Only what the package needs (.dockerignore keeps the rest out of the context anyway).
 COPY pyproject.toml README.md ./
+COPY models/voicefleet_models/ models/voicefleet_models/
 COPY operator/voicefleet_operator/ operator/voicefleet_operator/
 COPY agent/voicefleet_agent/ agent/voicefleet_agent/
 COPY dashboards/voicefleet_dashboards/ dashboards/voicefleet_dashboards/

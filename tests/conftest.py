@@ -26,7 +26,7 @@ from voicefleet_devstack.process import Process, binary, free_port, port_open
 ROOT = Path(__file__).resolve().parents[1]
 # Servers the tests start as `python -m ...` import this clone's sources too.
 os.environ["PYTHONPATH"] = os.pathsep.join(
-    [*(str(ROOT / part) for part in ("operator", "agent", "dashboards", "devstack")),
+    [*(str(ROOT / part) for part in ("models", "operator", "agent", "dashboards", "devstack")),
      *filter(None, [os.environ.get("PYTHONPATH")])]
 )  # fmt: skip
 

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from livekit.agents import AgentSession, JobContext, UserStateChangedEvent
 
-from voicefleet_agent.config import CallSpec
+from voicefleet_models.agent_config import CallSpec
 
 logger = logging.getLogger("voicefleet.agent")
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from livekit.agents import Agent, llm
 
-from voicefleet_agent.config import AgentConfig
+from voicefleet_models.agent_config import AgentConfig
 
 
 @dataclass(frozen=True)

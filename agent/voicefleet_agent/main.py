@@ -18,9 +18,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from voicefleet_agent.config import AgentConfig, missing_keys
 from voicefleet_agent.espeak import EspeakMissingError, espeak_path
-from voicefleet_agent.tool_spec import missing_header_variables
+from voicefleet_models.agent_config import AgentConfig, missing_keys
+from voicefleet_models.tool_spec import missing_header_variables
 
 CONFIG_VARIABLE = "VOICEFLEET_CONFIG"
 METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"

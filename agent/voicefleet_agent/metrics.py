@@ -40,10 +40,10 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.registry import Collector
 
-from voicefleet_agent.config import LATENCY_BUCKETS
 from voicefleet_agent.pipeline import STAGES, Pipeline, ProviderLabel, Stage
 from voicefleet_agent.pricing import cluster_pricing
 from voicefleet_agent.tracing import annotate_job
+from voicefleet_models.agent_config import LATENCY_BUCKETS
 
 logger = logging.getLogger("voicefleet.agent")
 

@@ -14,7 +14,18 @@ from typing import Any, Literal, TypedDict, TypeVar
 from livekit.agents import llm, stt, tts, vad
 from livekit.agents.voice.turn import TurnHandlingOptions
 
-from voicefleet_agent.config import (
+from voicefleet_agent.providers import (
+    EspeakTTS,
+    LocalLLM,
+    PocketSphinxSTT,
+    ScriptedSTT,
+    ToneTTS,
+    offline_reply,
+    simulated_reply,
+)
+from voicefleet_agent.providers._local_llm import user_turns
+from voicefleet_agent.providers.scripted import scripted_reply
+from voicefleet_models.agent_config import (
     DEFAULT_LLM_MODEL,
     DEFAULT_STT_MODEL,
     DEFAULT_TTS_MODEL,
@@ -27,17 +38,6 @@ from voicefleet_agent.config import (
     VADSpec,
     missing_keys,
 )
-from voicefleet_agent.providers import (
-    EspeakTTS,
-    LocalLLM,
-    PocketSphinxSTT,
-    ScriptedSTT,
-    ToneTTS,
-    offline_reply,
-    simulated_reply,
-)
-from voicefleet_agent.providers._local_llm import user_turns
-from voicefleet_agent.providers.scripted import scripted_reply
 
 Stage = Literal["stt", "llm", "tts"]
 STAGES: tuple[Stage, ...] = ("stt", "llm", "tts")

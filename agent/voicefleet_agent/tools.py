@@ -24,8 +24,8 @@ from livekit.agents import RunContext, StopResponse, llm
 from opentelemetry import trace
 
 from voicefleet_agent.metrics import Labels, observe_tool_call
-from voicefleet_agent.tool_spec import ToolSpec
 from voicefleet_agent.tracing import start_tool_span
+from voicefleet_models.tool_spec import ToolSpec
 
 logger = logging.getLogger("voicefleet.agent")
 

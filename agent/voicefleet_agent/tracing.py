@@ -28,9 +28,9 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.util.types import AttributeValue
 
-from voicefleet_agent.config import AgentConfig
 from voicefleet_agent.logs import transcripts_allowed
 from voicefleet_agent.pipeline import Pipeline
+from voicefleet_models.agent_config import AgentConfig
 
 logger = logging.getLogger("voicefleet.agent")
 

@@ -20,10 +20,10 @@ from typing import Any
 import kopf
 import pydantic
 
+from voicefleet_models.voice_agent import VoiceAgentSpec
 from voicefleet_operator.render import Owner
 from voicefleet_operator.scaling import Region, scale_region
 from voicefleet_operator.scaling import secret_problem as secret_problem
-from voicefleet_operator.spec import VoiceAgentSpec
 from voicefleet_operator.state import AgentKey, FleetState
 from voicefleet_operator.status import RegionOutcome, StatusReport, status_changes, was_reachable
 

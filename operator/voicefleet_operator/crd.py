@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from voicefleet_operator.spec import (
+from voicefleet_models.voice_agent import (
     GROUP,
     KIND,
     PLURAL,

@@ -13,8 +13,8 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from voicefleet_models.voice_agent import GROUP, KIND, VERSION
 from voicefleet_operator.kube import Conflict, Kube, NotFound
-from voicefleet_operator.spec import GROUP, KIND, VERSION
 
 REPORTING_CONTROLLER = "voicefleet.io/operator"
 # The API server drops Events an hour after their last write (kube-apiserver --event-ttl);

@@ -10,6 +10,7 @@ from typing import Any
 
 import kopf
 
+from voicefleet_models.voice_agent import GROUP, PLURAL, VERSION
 from voicefleet_operator import reconcile as reconciling
 from voicefleet_operator.autoscaler import Autoscaler
 from voicefleet_operator.kube import Kube
@@ -17,7 +18,6 @@ from voicefleet_operator.leadership import Leadership, while_leading
 from voicefleet_operator.metrics import RECONCILE_SECONDS
 from voicefleet_operator.render import config_in_use
 from voicefleet_operator.scaling import SPEC_REPLICAS
-from voicefleet_operator.spec import GROUP, PLURAL, VERSION
 from voicefleet_operator.state import AgentKey, FleetState, Indexes, Launch, RegionKey
 from voicefleet_operator.storage import UnmarkedProgress
 from voicefleet_operator.worker_load import WorkerPod, marks_of

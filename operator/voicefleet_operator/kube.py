@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 from kubernetes import client
 
-from voicefleet_operator.spec import GROUP, PLURAL, VERSION
+from voicefleet_models.voice_agent import GROUP, PLURAL, VERSION
 
 FIELD_MANAGER = "voicefleet-operator"
 CONNECTIONS = 64

@@ -15,7 +15,7 @@ from kubernetes import client
 from kubernetes import config as kube_config
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from voicefleet_agent.pricing import Pricing
+from voicefleet_models.pricing import Pricing
 from voicefleet_operator import handlers  # noqa: F401 - importing it registers the handlers
 from voicefleet_operator.health import Liveness
 from voicefleet_operator.kube import Kube

@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+from voicefleet_models.voice_agent import RegionSpec, VoiceAgentSpec
 from voicefleet_operator.render import Owner, fleet_name, labels, selector
-from voicefleet_operator.spec import RegionSpec, VoiceAgentSpec
 
 Manifest = dict[str, Any]
 HTTPS = 443

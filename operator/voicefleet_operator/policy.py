@@ -12,7 +12,7 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
-from voicefleet_operator.spec import RegionSpec, ScalingSpec
+from voicefleet_models.voice_agent import RegionSpec, ScalingSpec
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,11 @@ import kopf
 import pydantic
 
 from voicefleet_dashboards.slo import SLOInput, prometheus_rule
+from voicefleet_models.voice_agent import RegionSpec, VoiceAgentSpec
 from voicefleet_operator.kube import OWNED_KINDS, Kube
 from voicefleet_operator.netpol import network_policy
 from voicefleet_operator.render import Owner, config_in_use, pricing_config_map, region_objects
 from voicefleet_operator.scaling import SPEC_REPLICAS
-from voicefleet_operator.spec import RegionSpec, VoiceAgentSpec
 from voicefleet_operator.state import FleetState
 from voicefleet_operator.status import current_replicas
 

@@ -11,8 +11,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from voicefleet_agent.pricing import PRICING_FILE_VARIABLE, Pricing
-from voicefleet_operator.spec import GROUP, KIND, VERSION, RegionSpec, VoiceAgentSpec
+from voicefleet_models.pricing import PRICING_FILE_VARIABLE, Pricing
+from voicefleet_models.voice_agent import GROUP, KIND, VERSION, RegionSpec, VoiceAgentSpec
+from voicefleet_operator.sizing import worker_resources
 
 Manifest = dict[str, Any]
 
@@ -186,7 +187,9 @@ def _pod_spec(config: str, pricing: str, spec: VoiceAgentSpec, region: RegionSpe
                 "env": _env(spec, region),
                 "ports": [{"name": "metrics", "containerPort": port}],
                 **_probes(),
-                "resources": spec.resources.for_worker(spec.scaling.sessions_per_worker),
+                "resources": worker_resources(
+                    spec.resources.requests, spec.resources.limits, spec.scaling.sessions_per_worker
+                ),
                 "securityContext": {
                     "allowPrivilegeEscalation": False,
                     "readOnlyRootFilesystem": True,

@@ -10,13 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from voicefleet_models.voice_agent import RegionSpec, VoiceAgentSpec
 from voicefleet_operator import conditions as cond
 from voicefleet_operator.kube import Kube, NotFound
 from voicefleet_operator.livekit_load import DemandChanged
 from voicefleet_operator.metrics import DECISIONS
 from voicefleet_operator.policy import Decision, Stabilizer
 from voicefleet_operator.render import Owner, fleet_name, region_objects
-from voicefleet_operator.spec import RegionSpec, VoiceAgentSpec
 from voicefleet_operator.state import FleetState, RegionKey
 from voicefleet_operator.status import (
     RegionOutcome,

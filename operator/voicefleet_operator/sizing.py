@@ -15,9 +15,9 @@ empty (best-effort QoS is the first to be evicted).
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
-from decimal import Decimal
+
+from voicefleet_models.quantity import quantity
 
 CPU_BASE_MILLICORES = 200
 CPU_PER_SESSION_MILLICORES = 100
@@ -27,31 +27,7 @@ MEMORY_PER_SESSION_MIB = 64
 # absorbs a spike (long contexts, tool results) without letting one worker take the node.
 MEMORY_LIMIT_FACTOR = 2
 MIB = 2**20
-
-# A Kubernetes resource quantity: a decimal number and a binary (Ki…Ei), decimal (n…E) or
-# exponent suffix.
-QUANTITY = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+|[numkMGTPE]|[KMGTPE]i)?$"
-_FACTORS: dict[str, Decimal] = {
-    "": Decimal(1),
-    "n": Decimal("1e-9"),
-    "u": Decimal("1e-6"),
-    "m": Decimal("1e-3"),
-    **{s: Decimal(1000) ** (i + 1) for i, s in enumerate("kMGTPE")},
-    **{f"{s}i": Decimal(1024) ** (i + 1) for i, s in enumerate("KMGTPE")},
-}
 ResourceList = Mapping[str, str]
-
-
-def quantity(value: str) -> Decimal:
-    """The amount a Kubernetes quantity string stands for (cores, bytes, …)."""
-    match = re.match(QUANTITY, value)
-    if match is None:
-        raise ValueError(f"{value!r} is not a Kubernetes quantity")
-    suffix = match.group(3) or ""
-    number = value[: len(value) - len(suffix)]
-    if suffix not in _FACTORS:  # a decimal exponent, e.g. 1e3
-        return Decimal(number) * Decimal(10) ** int(suffix[1:])
-    return Decimal(number) * _FACTORS[suffix]
 
 
 def sized_requests(sessions: int) -> dict[str, str]:

@@ -12,7 +12,8 @@ from typing import Any
 import kopf
 from kubernetes import client
 
-from voicefleet_agent.pricing import Pricing
+from voicefleet_models.pricing import Pricing
+from voicefleet_models.voice_agent import RegionSpec
 from voicefleet_operator.events import EventRecorder
 from voicefleet_operator.health import Liveness
 from voicefleet_operator.kube import Kube
@@ -20,7 +21,6 @@ from voicefleet_operator.leadership import Leadership
 from voicefleet_operator.livekit_load import Collectors, Endpoint
 from voicefleet_operator.metrics import RegionSeries
 from voicefleet_operator.policy import Stabilizer
-from voicefleet_operator.spec import RegionSpec
 from voicefleet_operator.storage import RememberedSpecs
 from voicefleet_operator.worker_load import WorkerPod
 

@@ -8,12 +8,10 @@ from dataclasses import dataclass
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
+from voicefleet_models.voice_agent import DELETION_COST, DO_NOT_DISRUPT, SAFE_TO_EVICT
+
 ACTIVE_SESSIONS = "voicefleet_agent_active_sessions"
 TIMEOUT = aiohttp.ClientTimeout(total=2)
-DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
-# Node autoscalers leave a pod with these alone: cluster-autoscaler and Karpenter.
-SAFE_TO_EVICT = "cluster-autoscaler.kubernetes.io/safe-to-evict"
-DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
 
 
 @dataclass(frozen=True)

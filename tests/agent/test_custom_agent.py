@@ -17,11 +17,11 @@ from livekit.agents import Agent
 
 from tests.agent.conftest import AgentWorker, agent_finals, answer, calling, eventually
 from tests.agent.test_tools_e2e import finals, said, warm_up
-from voicefleet_agent.config import AgentConfig
 from voicefleet_agent.custom import build_agent
 from voicefleet_agent.loadtest import Caller, utterance_pcm
 from voicefleet_devstack.livekit import LiveKitServer
-from voicefleet_operator.spec import VoiceAgentSpec
+from voicefleet_models.agent_config import AgentConfig
+from voicefleet_models.voice_agent import VoiceAgentSpec
 
 CLINIC = Path(__file__).resolve().parents[2] / "examples" / "clinic"
 SLOTS = "free on 2026-12-10: 09:00, 10:00"

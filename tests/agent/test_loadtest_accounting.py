@@ -33,7 +33,7 @@ from voicefleet_agent.ramp import (
     run_ramp,
     table_row,
 )
-from voicefleet_operator.spec import SLOSpec
+from voicefleet_models.voice_agent import SLOSpec
 
 CONNECTION = ["--url", "ws://127.0.0.1:7880", "--api-key", "k", "--api-secret", "s"]
 

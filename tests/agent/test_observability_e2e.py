@@ -18,9 +18,10 @@ import yaml
 from voicefleet_agent.loadtest import LoadTestOptions, LoadTestReport, run_loadtest
 from voicefleet_devstack.livekit import LiveKitServer
 from voicefleet_devstack.prometheus import Prometheus
+from voicefleet_operator.chart import template
 
 from ..conftest import RunningOperator
-from ..delivery.chart import find, objects, template
+from ..delivery.chart import find, objects
 from ..helpers import eventually
 from .conftest import AgentWorker, pipeline_config
 

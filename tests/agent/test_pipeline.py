@@ -9,7 +9,6 @@ from livekit.agents import llm, stt, tts
 from livekit.agents.utils import is_given
 from livekit.plugins import deepgram, google, openai
 
-from voicefleet_agent.config import AgentConfig, MissingKey, PipelineSpec, missing_keys
 from voicefleet_agent.pipeline import (
     ConfigError,
     build_pipeline,
@@ -18,6 +17,7 @@ from voicefleet_agent.pipeline import (
     vad_options,
 )
 from voicefleet_agent.providers import EspeakTTS, LocalLLM, PocketSphinxSTT, ScriptedSTT, ToneTTS
+from voicefleet_models.agent_config import AgentConfig, MissingKey, PipelineSpec, missing_keys
 
 KEYS = {"DEEPGRAM_API_KEY": "dg-test-key-123", "GOOGLE_API_KEY": "google-test-key-123"}
 

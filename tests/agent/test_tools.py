@@ -18,13 +18,13 @@ from pydantic import ValidationError
 
 from tests.agent.tool_server import ToolServer
 from voicefleet_agent import tracing
-from voicefleet_agent.config import AgentConfig, LLMSpec, ScriptSpec
 from voicefleet_agent.metrics import Labels
 from voicefleet_agent.pipeline import build_llm
 from voicefleet_agent.providers.scripted import scripted_reply
-from voicefleet_agent.tool_spec import ToolSpec, missing_header_variables
 from voicefleet_agent.tools import TRUNCATED, HttpTool, ToolCallError, ToolClient, build_tools
-from voicefleet_operator.spec import VoiceAgentSpec
+from voicefleet_models.agent_config import AgentConfig, LLMSpec, ScriptSpec
+from voicefleet_models.tool_spec import ToolSpec, missing_header_variables
+from voicefleet_models.voice_agent import VoiceAgentSpec
 
 LABELS = Labels("tools-test", "loop")
 CITY = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}

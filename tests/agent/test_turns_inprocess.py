@@ -12,11 +12,11 @@ from livekit.agents import AgentSession
 from livekit.agents.voice.run_result import RunResult
 
 from tests.agent.tool_server import ToolServer
-from voicefleet_agent.config import AgentConfig
 from voicefleet_agent.custom import build_agent
 from voicefleet_agent.metrics import Labels
 from voicefleet_agent.pipeline import build_llm
 from voicefleet_agent.tools import ToolClient, build_tools
+from voicefleet_models.agent_config import AgentConfig
 
 CITY = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
 FAILURE_LINE = "The weather service is not answering, sorry."

@@ -19,7 +19,6 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics import MetricWrapperBase
 
 from voicefleet_agent import metrics
-from voicefleet_agent.config import AgentConfig, Simulation
 from voicefleet_agent.loadtest import parse_args, percentile, utterance_pcm
 from voicefleet_agent.logs import REDACTED, RedactingFilter
 from voicefleet_agent.main import (
@@ -41,6 +40,7 @@ from voicefleet_agent.providers._local_tts import TONE_SECONDS_PER_CHARACTER
 from voicefleet_agent.providers._speech import SAMPLE_RATE, EnergyGate, GateChange
 from voicefleet_agent.worker import worker_load
 from voicefleet_devstack.process import binary
+from voicefleet_models.agent_config import AgentConfig, Simulation
 
 AGENT_METRICS = {
     "voicefleet_agent_voice_to_voice_seconds": ("histogram", set()),
@@ -332,7 +332,7 @@ def test_forkserver_starts_before_the_framework_is_imported() -> None:
     env = dict.fromkeys(["DEEPGRAM_API_KEY", *LIVEKIT_VARIABLES], "x")
     code = (
         "import json, sys, multiprocessing.forkserver as forkserver\n"
-        "from voicefleet_agent.config import AgentConfig\n"
+        "from voicefleet_models.agent_config import AgentConfig\n"
         "from voicefleet_agent.main import check_environment, start_forkserver\n"
         "config, env = (json.loads(arg) for arg in sys.argv[1:])\n"
         "check_environment(AgentConfig.model_validate(config), env)\n"

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from voicefleet_devstack.cluster import LocalCluster
+from voicefleet_operator.chart import CHART, HelmError, helm
 
 from ..helpers import eventually
-from .chart import CHART, HelmError, helm
 
 RELEASE = "vf-helm"
 NS = "vf-helm"

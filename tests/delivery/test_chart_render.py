@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 import yaml
 
-from voicefleet_agent.pricing import Pricing
 from voicefleet_devstack.cluster import LocalCluster
+from voicefleet_models.pricing import Pricing
+from voicefleet_operator.chart import CHART, HelmError, helm, template
 
-from .chart import CHART, MONITORING_APIS, HelmError, find, helm, objects, template
+from .chart import MONITORING_APIS, find, objects
 from .conftest import FIXTURES
 
 ALL_OPTIONS = FIXTURES / "all-options.yaml"

@@ -16,8 +16,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from voicefleet_devstack.images import COMPONENTS, Image, context_files
-
-from .chart import ROOT
+from voicefleet_operator.chart import ROOT
 
 IMAGES = ROOT / "images"
 SECRET_WORDS = ("KEY", "SECRET", "TOKEN", "PASSWORD", "CREDENTIAL")

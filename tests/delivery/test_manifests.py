@@ -12,9 +12,10 @@ import pytest
 import yaml
 
 from voicefleet_devstack.cluster import LocalCluster
+from voicefleet_operator.chart import BASE, CHART, ROOT, base_manifest
 
 from ..helpers import eventually
-from .chart import BASE, CHART, ROOT, base_manifest, objects
+from .chart import objects
 
 MANIFESTS = ROOT / "manifests"
 EXAMPLES = sorted((MANIFESTS / "examples").glob("*.yaml"))

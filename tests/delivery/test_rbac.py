@@ -12,9 +12,9 @@ import pytest
 
 from voicefleet_devstack.cluster import LocalCluster
 from voicefleet_devstack.process import Process, free_port, port_open
+from voicefleet_operator.chart import CHART, helm
 
 from ..helpers import eventually, voice_agent
-from .chart import CHART, helm
 
 Needs = list[tuple[str, ...]]
 # Server-side apply (a PATCH that may create), listed to prune, deleted.

@@ -8,10 +8,10 @@ import prometheus_client
 import pytest
 from kubernetes import client
 
+from voicefleet_models.voice_agent import RegionSpec
 from voicefleet_operator.autoscaler import Autoscaler, Tracked
 from voicefleet_operator.kube import Kube
 from voicefleet_operator.livekit_load import Endpoint
-from voicefleet_operator.spec import RegionSpec
 from voicefleet_operator.state import FleetState, Indexes
 
 from ..helpers import voice_agent

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from voicefleet_models.voice_agent import VoiceAgentSpec
 from voicefleet_operator.netpol import LIVEKIT_MEDIA, network_policy, url_port
 from voicefleet_operator.render import Owner, selector
-from voicefleet_operator.spec import VoiceAgentSpec
 
 from ..helpers import BASE_AGENT, voice_agent
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from voicefleet_models.voice_agent import LiveKitSpec, RegionSpec, ScalingSpec
 from voicefleet_operator.policy import Stabilizer, recommended
-from voicefleet_operator.spec import LiveKitSpec, RegionSpec, ScalingSpec
 
 LK = LiveKitSpec(url="wss://lk.example.com", credentials_secret="lk")
 

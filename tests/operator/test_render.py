@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from voicefleet_agent.config import AgentConfig
-from voicefleet_agent.pricing import Pricing
+from voicefleet_models.agent_config import AgentConfig
+from voicefleet_models.pricing import Pricing
+from voicefleet_models.quantity import quantity
+from voicefleet_models.voice_agent import VoiceAgentSpec
 from voicefleet_operator.render import (
     Owner,
     config_in_use,
@@ -19,8 +21,6 @@ from voicefleet_operator.render import (
     region_objects,
     selector,
 )
-from voicefleet_operator.sizing import quantity
-from voicefleet_operator.spec import VoiceAgentSpec
 
 from ..helpers import BASE_AGENT, voice_agent
 

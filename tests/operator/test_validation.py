@@ -9,8 +9,8 @@ import pytest
 from pydantic import ValidationError
 
 from voicefleet_devstack.cluster import KubectlError, LocalCluster
+from voicefleet_models.voice_agent import VoiceAgentSpec
 from voicefleet_operator.crd import openapi_schema
-from voicefleet_operator.spec import VoiceAgentSpec
 
 from ..helpers import voice_agent
 

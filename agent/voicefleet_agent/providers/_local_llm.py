@@ -16,8 +16,8 @@ from livekit.agents import (
     utils,
 )
 
-from voicefleet_agent.config import Simulation
 from voicefleet_agent.providers.replies import split_tokens
+from voicefleet_models.agent_config import Simulation
 
 # Called with the chat history; returns the full reply text or a tool call to make first.
 ReplyFn = Callable[[llm.ChatContext], str | llm.FunctionToolCall]

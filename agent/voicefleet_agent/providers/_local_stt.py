@@ -21,7 +21,6 @@ from livekit.agents import (
     vad,
 )
 
-from voicefleet_agent.config import Simulation
 from voicefleet_agent.providers._speech import (
     SAMPLE_RATE,
     EnergyGateRecognizeStream,
@@ -30,6 +29,7 @@ from voicefleet_agent.providers._speech import (
     VADRecognizeStream,
     stt_failure,
 )
+from voicefleet_models.agent_config import Simulation
 
 
 class LocalSTT(stt.STT[Never]):

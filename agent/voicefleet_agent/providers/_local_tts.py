@@ -12,7 +12,7 @@ from livekit.agents import DEFAULT_API_CONNECT_OPTIONS, APIConnectionError, APIC
 from livekit.agents import utils as lk_utils
 
 from voicefleet_agent import espeak
-from voicefleet_agent.config import Simulation
+from voicefleet_models.agent_config import Simulation
 
 ESPEAK_SAMPLE_RATE = 22050
 TONE_SAMPLE_RATE = 24000

@@ -21,7 +21,7 @@ import numpy as np
 from livekit import rtc
 from livekit.agents import APIConnectOptions, LanguageCode, stt, utils, vad
 
-from voicefleet_agent.config import Simulation
+from voicefleet_models.agent_config import Simulation
 
 SAMPLE_RATE = 16000
 INTERIM_INTERVAL_SECONDS = 0.5

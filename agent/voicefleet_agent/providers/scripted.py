@@ -12,7 +12,7 @@ import re
 
 from livekit.agents import llm, utils
 
-from voicefleet_agent.config import ScriptRule, ScriptSpec
+from voicefleet_models.agent_config import ScriptRule, ScriptSpec
 
 RESULT_PLACEHOLDER = "{result}"
 

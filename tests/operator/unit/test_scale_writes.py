@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
+from voicefleet_models.voice_agent import VoiceAgentSpec
 from voicefleet_operator.kube import Kube
 from voicefleet_operator.render import Owner
 from voicefleet_operator.scaling import Region, write_replicas
-from voicefleet_operator.spec import VoiceAgentSpec
 from voicefleet_operator.state import FleetState, Indexes
 
 from ...helpers import voice_agent

@@ -6,8 +6,8 @@ from types import SimpleNamespace
 
 import kopf
 
+from voicefleet_models.voice_agent import GROUP, PLURAL, VERSION
 from voicefleet_operator import handlers
-from voicefleet_operator.spec import GROUP, PLURAL, VERSION
 from voicefleet_operator.storage import RememberedSpecs
 
 

@@ -3,8 +3,8 @@ successor's scale-down until the window its predecessor started has passed."""
 
 from __future__ import annotations
 
+from voicefleet_models.voice_agent import LiveKitSpec, RegionSpec, ScalingSpec
 from voicefleet_operator.policy import Floor, Stabilizer
-from voicefleet_operator.spec import LiveKitSpec, RegionSpec, ScalingSpec
 from voicefleet_operator.status import FLOOR, FLOOR_EXPIRY, floor_fields, rfc3339, stored_floor
 
 REGION = RegionSpec(name="r", livekit=LiveKitSpec(url="ws://lk", credentials_secret="lk"),

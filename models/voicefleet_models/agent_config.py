@@ -1,7 +1,7 @@
 """The agent worker's configuration: the part of a VoiceAgent that one worker process needs.
 
 These models are the single source of truth for the pipeline schema. The operator embeds them
-in the VoiceAgent CRD (voicefleet_operator.spec), renders an `AgentConfig` into each region's
+in the VoiceAgent CRD (voicefleet_models.voice_agent), renders an `AgentConfig` into each region's
 ConfigMap, and the worker parses that same JSON back with `AgentConfig.model_validate_json`.
 """
 
@@ -14,8 +14,8 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, model_validator
 from pydantic.config import JsonDict
 
-from voicefleet_agent.base import Model as Model
-from voicefleet_agent.tool_spec import (
+from voicefleet_models.base import Model
+from voicefleet_models.tool_spec import (
     FUNCTION_NAME,
     MAX_TOOLS,
     ToolSpec,

@@ -13,22 +13,21 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic.config import JsonDict
 
-from voicefleet_agent.config import (
+from voicefleet_models.agent_config import (
     LATENCY_BUCKETS,
     OPENAI_KEY,
     PROVIDER_KEYS,
     AgentCodeSpec,
     AgentConfig,
     CallSpec,
-    Model,
     ObservabilitySpec,
     PipelineSpec,
     Ratio,
     missing_keys,
 )
-from voicefleet_agent.tool_spec import MAX_TOOLS, UNIQUE_TOOLS, ToolSpec, check_unique_names
-from voicefleet_operator.sizing import QUANTITY, quantity, worker_resources
-from voicefleet_operator.worker_load import DELETION_COST, DO_NOT_DISRUPT, SAFE_TO_EVICT
+from voicefleet_models.base import Model
+from voicefleet_models.quantity import QUANTITY, quantity
+from voicefleet_models.tool_spec import MAX_TOOLS, UNIQUE_TOOLS, ToolSpec, check_unique_names
 
 GROUP = "voicefleet.io"
 VERSION = "v1alpha1"
@@ -37,6 +36,12 @@ PLURAL = "voiceagents"
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 Window = Annotated[int, Field(ge=0, le=3600)]
+# Annotations the operator keeps on each worker pod from its active sessions
+# (voicefleet_operator.worker_load): its ReplicaSet deletes idle workers first, and node
+# autoscalers (cluster-autoscaler and Karpenter) leave a busy one alone.
+DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
+SAFE_TO_EVICT = "cluster-autoscaler.kubernetes.io/safe-to-evict"
+DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
 
 
 def cel(*rules: tuple[str, str]) -> JsonDict:
@@ -356,10 +361,6 @@ class Resources(Model):
             if name in self.limits and quantity(request) > quantity(self.limits[name]):
                 raise ValueError(REQUESTS_WITHIN_LIMITS[1])
         return self
-
-    def for_worker(self, sessions: int) -> dict[str, dict[str, str]]:
-        """The container's resources for a worker of `sessions` concurrent calls."""
-        return worker_resources(self.requests, self.limits, sessions)
 
 
 def _key_rule(provider: str, variable: str) -> tuple[str, str]:

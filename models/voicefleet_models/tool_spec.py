@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 from pydantic.config import JsonDict
 
-from voicefleet_agent.base import Model
+from voicefleet_models.base import Model
 
 FUNCTION_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
