@@ -12,6 +12,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from voicefleet_devstack.pki import write_client_ca, write_key
 from voicefleet_devstack.process import ComponentError, Process, binary, free_port
@@ -44,10 +45,15 @@ class LocalCluster:
     processes: list[Process] = field(default_factory=list)
     api_port: int = 0
     profiling: bool = False  # serve the API server's /debug/pprof (benchmarks)
+    audit: bool = False  # log every request's metadata to `audit_log` (see audited_requests)
 
     @property
     def kubeconfig(self) -> Path:
         return self.workdir / "kubeconfig"
+
+    @property
+    def audit_log(self) -> Path:
+        return self.workdir / "audit" / "audit.log"
 
     @property
     def server(self) -> str:
@@ -147,9 +153,27 @@ class LocalCluster:
                 "--allow-privileged=true",
                 "--enable-priority-and-fairness=false",
                 f"--profiling={str(self.profiling).lower()}",
+                *self._audit_flags(),
             ],
         )
         apiserver.wait_until(lambda: self._get("/readyz") == "ok", timeout, "ready (/readyz)")
+
+    def _audit_flags(self) -> list[str]:
+        if not self.audit:
+            return []
+        policy = self.audit_log.parent / "policy.yaml"
+        policy.parent.mkdir(parents=True, exist_ok=True)
+        policy.write_text(json.dumps(_AUDIT_POLICY))  # JSON is YAML
+        # Metadata of every request of every component: a few MB for a test run, cut at 200.
+        return [f"--audit-policy-file={policy}", f"--audit-log-path={self.audit_log}",
+                "--audit-log-format=json", "--audit-log-maxsize=200",
+                "--audit-log-maxbackup=1"]  # fmt: skip
+
+    def audited_requests(self, user: str) -> list[AuditedRequest]:
+        """The requests `user` made, in the order the API server answered them."""
+        if not self.audit:
+            raise ComponentError("this cluster was started without audit=True")
+        return read_audit_log(self.audit_log, user)
 
     def _start_controller_manager(self, timeout: float) -> None:
         port = free_port()
@@ -259,6 +283,68 @@ class LocalCluster:
         with urllib.request.urlopen(request, timeout=2, context=_insecure()) as response:
             body: bytes = response.read()
             return body.decode()
+
+
+# Who asked for what, never the objects themselves; one entry per request, when answered
+# (a watch also when its response starts).
+_AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived"],
+    "rules": [{"level": "Metadata"}],
+}
+
+
+@dataclass(frozen=True)
+class AuditedRequest:
+    """One request as the API server's audit log records it. `resource` is empty for
+    non-resource URLs (discovery, /healthz), whose path is then `name`."""
+
+    verb: str  # get, list, watch, create, update, patch, delete, ...
+    api_group: str  # "" for the core group
+    resource: str
+    subresource: str
+    namespace: str
+    name: str
+    code: int  # the response's HTTP status
+    # The authorizer's decision ("allow", "forbid"): a 403 from RBAC, not from admission.
+    decision: str
+
+    @property
+    def refused(self) -> bool:
+        return self.decision == "forbid"
+
+
+def read_audit_log(path: Path, user: str) -> list[AuditedRequest]:
+    """The requests of `user` in an audit log of JSON lines, each once (a watch is logged
+    when its response starts and again when it ends)."""
+    seen: set[str] = set()
+    requests: list[AuditedRequest] = []
+    with path.open() as log:
+        for line in log:
+            if not line.endswith("\n"):
+                break  # still being written
+            entry = json.loads(line)
+            if entry.get("user", {}).get("username") != user or entry["auditID"] in seen:
+                continue
+            seen.add(entry["auditID"])
+            requests.append(_audited(entry))
+    return requests
+
+
+def _audited(entry: dict[str, Any]) -> AuditedRequest:
+    ref = entry.get("objectRef", {})
+    annotations = entry.get("annotations", {})
+    return AuditedRequest(
+        verb=entry["verb"],
+        api_group=ref.get("apiGroup", ""),
+        resource=ref.get("resource", ""),
+        subresource=ref.get("subresource", ""),
+        namespace=ref.get("namespace", ""),
+        name=ref.get("name", "") if ref else entry.get("requestURI", ""),
+        code=int(entry.get("responseStatus", {}).get("code", 0)),
+        decision=annotations.get("authorization.k8s.io/decision", ""),
+    )
 
 
 def _fake_node(name: str) -> dict[str, object]:

@@ -63,8 +63,9 @@ def configure(settings: kopf.OperatorSettings, state: FleetState) -> None:
     # status is a typed schema, so kopf keeps its retry bookkeeping in annotations instead.
     settings.persistence.progress_storage = UnmarkedProgress(prefix=GROUP)
     settings.persistence.diffbase_storage = state.remembered_specs
-    # Events for problems only: successes would double the API writes of a large fleet.
-    settings.posting.level = logging.WARNING
+    # The operator's Events are its own, aggregated (events.py); kopf posts none, so it
+    # needs no grant on core events.
+    settings.posting.enabled = False
     settings.watching.server_timeout = 300
     # The indexes' labels= filters run in the operator, after the API server sent every pod
     # and Deployment in scope; selected on the server, the watches grow with the fleet only.

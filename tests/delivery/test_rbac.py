@@ -20,9 +20,10 @@ Needs = list[tuple[str, ...]]
 # Server-side apply (a PATCH that may create), listed to prune, deleted.
 APPLIED = ("list", "create", "patch", "delete")
 # What the operator does (handlers.py, autoscaler.py, kube.py, kopf), written down here
-# independently of the chart: (verb, resource[, subresource]).
+# independently of the chart: (verb, resource[, subresource]). test_least_privilege.py checks
+# the chart against the requests the operator really makes.
 NEEDS: Needs = [
-    *((verb, "voiceagents.voicefleet.io") for verb in ("get", "list", "watch", "patch")),
+    *((verb, "voiceagents.voicefleet.io") for verb in ("list", "watch", "patch")),
     ("patch", "voiceagents.voicefleet.io", "status"),
     *((verb, "deployments.apps") for verb in ("list", "watch", "create", "patch", "delete")),
     *((verb, kind) for verb in APPLIED for kind in ("configmaps", "services")),
@@ -30,7 +31,6 @@ NEEDS: Needs = [
     *((verb, "prometheusrules.monitoring.coreos.com") for verb in ("create", "patch")),
     *((verb, "pods") for verb in ("list", "watch", "patch")),
     ("get", "secrets"),
-    ("create", "events"),  # kopf's own
     *((verb, "events.events.k8s.io") for verb in ("create", "get", "patch")),
     *((verb, "networkpolicies.networking.k8s.io") for verb in APPLIED),
 ]
