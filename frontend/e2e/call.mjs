@@ -14,12 +14,15 @@ import { chromium } from 'playwright-core';
 
 const USAGE = `usage: node e2e/call.mjs --url URL --screenshots DIR [options]
   --wav FILE               microphone input (16-bit PCM WAV; Chromium loops it)
-  --mode call|token-error|signed-out|drop|full-reconnect
+  --mode call|token-error|signed-out|drop|full-reconnect|invite
                            a whole call (default), a failing token request then retry, a
                            page with sign-in and no session: it must ask to sign in, a call
-                           whose browser goes offline for --outage seconds mid-call, or one
+                           whose browser goes offline for --outage seconds mid-call, one
                            whose LiveKit client reconnects fully mid-call (needs a page built
-                           with VITE_E2E_HOOKS=true)
+                           with VITE_E2E_HOOKS=true), or a call whose caller invites a second
+                           one: a second browser opens the invite link, joins and speaks
+  --invitee-wav FILE       invite mode: the second caller's microphone input
+  --invitee-session FILE   invite mode: the second caller's session, as --session
   --outage SECONDS         drop mode: how long the browser stays offline (default 5)
   --session FILE           JSON {"storageKey", "session"}: put the session in localStorage where
                            supabase-js keeps it before the page loads; the call then ends with
@@ -47,6 +50,8 @@ const CHROMIUM_FLAGS = [
 // Peak RMS of the agent's received audio above which it counts as heard speech (full scale 1).
 const AUDIBLE_LEVEL = 0.01;
 
+const MODES = ['call', 'token-error', 'signed-out', 'drop', 'full-reconnect', 'invite'];
+
 class StepError extends Error {}
 
 function options() {
@@ -58,6 +63,8 @@ function options() {
       mode: { type: 'string', default: 'call' },
       outage: { type: 'string', default: '5' },
       session: { type: 'string' },
+      'invitee-wav': { type: 'string' },
+      'invitee-session': { type: 'string' },
       'pause-after': { type: 'string' },
       timeout: { type: 'string', default: '30' },
       'pause-timeout': { type: 'string', default: '90' },
@@ -73,6 +80,8 @@ function options() {
     mode: values.mode,
     outageMs: Number(values.outage) * 1000,
     session: values.session,
+    inviteeWav: values['invitee-wav'],
+    inviteeSession: values['invitee-session'],
     pauseAfter: values['pause-after'],
     timeoutMs: Number(values.timeout) * 1000,
     pauseTimeoutMs: Number(values['pause-timeout']) * 1000,
@@ -82,9 +91,11 @@ function options() {
   const problems = [
     !opts.url && '--url is required',
     !opts.screenshots && '--screenshots is required',
-    !['call', 'token-error', 'signed-out', 'drop', 'full-reconnect'].includes(opts.mode) &&
-      '--mode must be call, token-error, signed-out, drop or full-reconnect',
-    ['call', 'drop', 'full-reconnect'].includes(opts.mode) && !opts.wav && '--wav is required for a call',
+    !MODES.includes(opts.mode) && `--mode must be one of ${MODES.join(', ')}`,
+    ['call', 'drop', 'full-reconnect', 'invite'].includes(opts.mode) &&
+      !opts.wav &&
+      '--wav is required for a call',
+    opts.mode === 'invite' && !opts.inviteeWav && '--invitee-wav is required in invite mode',
     !(opts.outageMs > 0) && '--outage must be positive',
     !(opts.timeoutMs > 0 && opts.pauseTimeoutMs > 0) && '--timeout values must be positive',
     !(width > 0 && height > 0) && '--viewport must be WxH',
@@ -102,8 +113,11 @@ function installMonitor(audibleLevel) {
   const record = {
     connection: [],
     agent: [],
+    // Every change of a participant's speaking mark in the participants list.
+    speaking: [],
     audio: { elements: 0, peak: 0, playingSince: null, audibleMs: 0 },
   };
+  const marks = new Map();
   const SAMPLE_MS = 50;
   window.__voicefleetE2E = record;
   const note = (list, value) => {
@@ -113,6 +127,13 @@ function installMonitor(audibleLevel) {
     const get = (id) => document.querySelector(`[data-testid="${id}"]`)?.getAttribute('data-state');
     note(record.connection, get('connection-state'));
     note(record.agent, get('agent-state'));
+    for (const li of document.querySelectorAll('[data-testid="participant"]')) {
+      const identity = li.getAttribute('data-identity');
+      const speaking = li.getAttribute('data-speaking') === 'true';
+      if (marks.get(identity) === speaking) continue;
+      marks.set(identity, speaking);
+      record.speaking.push({ identity, role: li.getAttribute('data-role'), speaking, at: Date.now() });
+    }
   };
   const analysers = new Map();
   let context = null;
@@ -147,7 +168,7 @@ function installMonitor(audibleLevel) {
       subtree: true,
       childList: true,
       attributes: true,
-      attributeFilter: ['data-state'],
+      attributeFilter: ['data-state', 'data-speaking'],
     });
     readStates();
     setInterval(sampleAudio, SAMPLE_MS);
@@ -164,6 +185,7 @@ function storeSession({ storageKey, session }) {
 function lines(selector) {
   return [...document.querySelectorAll(selector)].map((li) => ({
     speaker: li.getAttribute('data-speaker'),
+    identity: li.getAttribute('data-speaker-identity'),
     final: li.getAttribute('data-final') === 'true',
     kind: li.getAttribute('data-kind'),
     text: li.querySelector('.line-text')?.textContent?.trim() ?? '',
@@ -188,24 +210,58 @@ function errorShown() {
   return { kind: node.getAttribute('data-error-kind'), title: text('h2'), message: text('p') };
 }
 
+// Everyone the participants list shows, without the words only screen readers get.
+function participantsShown() {
+  const visible = (li) =>
+    [...li.childNodes]
+      .filter((node) => !(node instanceof Element && node.classList.contains('visually-hidden')))
+      .map((node) => node.textContent)
+      .join('')
+      .trim();
+  return [...document.querySelectorAll('[data-testid="participant"]')].map((li) => ({
+    role: li.getAttribute('data-role'),
+    identity: li.getAttribute('data-identity'),
+    name: visible(li),
+    speaking: li.getAttribute('data-speaking') === 'true',
+  }));
+}
+
+// Whether a final agent line follows the newest line of `identity` in the transcript.
+function answeredAfter(identity) {
+  const items = [...document.querySelectorAll('[data-testid="transcript"] li')];
+  const last = items.findLastIndex((li) => li.getAttribute('data-speaker-identity') === identity);
+  return (
+    last >= 0 &&
+    items
+      .slice(last + 1)
+      .some((li) => li.getAttribute('data-speaker') === 'agent' && li.getAttribute('data-final') === 'true')
+  );
+}
+
 class Call {
-  constructor(opts, page, report) {
+  // `label` prefixes the names of this page's steps and screenshots when two pages share one
+  // list of steps (invite mode); `url` and `session` are the page's own.
+  constructor(opts, page, report, { label = '', url = opts.url, session = opts.session, steps } = {}) {
     this.opts = opts;
     this.page = page;
     this.report = report;
+    this.label = label;
+    this.url = url;
+    this.session = session;
+    this.steps = steps ?? report.steps;
     this.started = Date.now();
-    this.shot = 0;
   }
 
   elapsed() {
     return Number(((Date.now() - this.started) / 1000).toFixed(3));
   }
 
-  async step(name) {
-    this.shot += 1;
-    const file = path.join(this.opts.screenshots, `${String(this.shot).padStart(2, '0')}-${name}.png`);
+  async step(step) {
+    const name = `${this.label}${step}`;
+    const shot = String(this.steps.length + 1).padStart(2, '0');
+    const file = path.join(this.opts.screenshots, `${shot}-${name}.png`);
     await this.page.screenshot({ path: file, fullPage: true });
-    this.report.steps.push({ name, atSeconds: this.elapsed(), screenshot: file });
+    this.steps.push({ name, atSeconds: this.elapsed(), screenshot: file });
     process.stderr.write(`call.mjs: ${name} after ${this.elapsed()}s\n`);
     if (this.opts.pauseAfter === name) await this.pause(name);
   }
@@ -254,9 +310,9 @@ class Call {
   }
 
   async open() {
-    await this.page.goto(this.opts.url, { timeout: this.opts.timeoutMs });
+    await this.page.goto(this.url, { timeout: this.opts.timeoutMs });
     await this.testId('the Start button', 'start-button');
-    if (this.opts.session) {
+    if (this.session) {
       this.report.signedInAs = await this.page.evaluate(() => {
         const node = document.querySelector('[data-testid="signed-in-as"]');
         return node && { text: node.textContent.trim(), userId: node.getAttribute('data-user-id') };
@@ -429,7 +485,123 @@ class Call {
       return;
     }
     await this.end();
-    if (this.opts.session) await this.signOut();
+    if (this.session) await this.signOut();
+  }
+
+  // Waits until the participants list shows `count` people and agents, and keeps it as `name`.
+  async roster(name, count) {
+    await this.until(
+      `${this.label ? `the ${this.label.slice(0, -1)}'s page` : 'the page'} to list ${count} participants`,
+      (n) => document.querySelectorAll('[data-testid="participant"]').length === n,
+      count,
+    );
+    this.report.rosters = { ...this.report.rosters, [name]: await this.page.evaluate(participantsShown) };
+  }
+
+  // Mutes the microphone so that the next voice the agent hears is someone else's.
+  async mute() {
+    await this.click('mute-button');
+    await this.testId('the microphone muted', 'mute-button', { 'data-muted': 'true' });
+    await this.step('muted');
+  }
+
+  // Asks for an invite and reads the link as a caller would: from its box, and copied.
+  async invite() {
+    await this.click('invite-button');
+    await this.testId('the invite link', 'invite-link');
+    const link = await this.page.getByTestId('invite-link').inputValue({ timeout: this.opts.timeoutMs });
+    await this.click('invite-copy');
+    await this.until('the link to be copied', () =>
+      document.querySelector('[data-testid="invite-expiry"] [role="status"]')?.textContent.includes('Copied'),
+    );
+    const copied = await this.page.evaluate(() => navigator.clipboard.readText());
+    const expiresAt = await this.page.evaluate(
+      () => document.querySelector('[data-testid="invite-expiry"] time')?.getAttribute('datetime') ?? null,
+    );
+    this.report.invite = { link, copied, expiresAt };
+    await this.step('invite-link');
+    return link;
+  }
+
+  // The page that opens an invite link says so before joining.
+  async openInvited() {
+    await this.open();
+    this.report.invitedNotice = await this.page.evaluate(
+      () => document.querySelector('[data-testid="invite-notice"]')?.textContent.trim() ?? null,
+    );
+    this.report.startButton = await this.page.getByTestId('start-button').textContent();
+  }
+}
+
+// Invite mode: the first caller (page A) talks with the agent, mutes and invites; the second
+// (page B, a browser of its own with its own microphone) opens the link from A's page and joins
+// the same call. Both pages must list both callers and the one agent, A's page must mark B
+// speaking, and the agent's answer to B must show on both pages after B's line.
+class InvitedCall {
+  constructor(inviter, invitee) {
+    this.a = inviter;
+    this.b = invitee;
+  }
+
+  async run() {
+    const { a, b } = this;
+    await a.open();
+    a.started = Date.now();
+    b.started = a.started;
+    await a.join('start-button');
+    await a.converse();
+    await a.mute();
+    b.url = await a.invite();
+    await b.openInvited();
+    await b.join('start-button');
+    await b.roster('joined', 3);
+    await a.roster('joined', 3);
+    await a.step('invitee-listed');
+    const invitee = b.report.rosters.joined.find((p) => p.role === 'you')?.identity;
+    if (!invitee) throw new StepError("the invitee's page does not list its own caller");
+    await this.heard(invitee);
+    await b.end();
+    await a.roster('left', 2);
+    await a.step('invitee-left');
+    await a.end();
+  }
+
+  // B speaks (its fake microphone loops its WAV): A's page marks B speaking, then shows B's
+  // line and the agent speaking and answering; B's page shows the same answer.
+  async heard(invitee) {
+    const { a, b } = this;
+    const since = Date.now();
+    await a.until(
+      "the invitee marked speaking on the inviter's page",
+      (id) =>
+        document.querySelector(`[data-testid="participant"][data-identity="${id}"][data-speaking="true"]`),
+      invitee,
+    );
+    await a.step('invitee-speaking');
+    await a.until(
+      "a final line of the invitee on the inviter's page",
+      (id) =>
+        [
+          ...document.querySelectorAll(
+            `[data-testid="transcript-line"][data-speaker-identity="${id}"][data-final="true"]`,
+          ),
+        ].some((li) => li.querySelector('.line-text')?.textContent.trim()),
+      invitee,
+    );
+    await a.step('invitee-transcribed');
+    await a.until(
+      "the agent marked speaking on the inviter's page",
+      (t) => window.__voicefleetE2E.speaking.some((m) => m.role === 'agent' && m.speaking && m.at >= t),
+      since,
+    );
+    await a.step('agent-speaking-to-invitee');
+    await a.until("the agent's answer to the invitee on the inviter's page", answeredAfter, invitee);
+    a.report.transcriptAtAnswer = await a.page.evaluate(lines, '[data-testid="transcript"] li');
+    await a.step('invitee-answered');
+    await b.until("the agent's answer on the invitee's page", answeredAfter, invitee);
+    b.report.transcriptAtAnswer = await b.page.evaluate(lines, '[data-testid="transcript"] li');
+    await b.roster('answered', 3);
+    await b.step('answer-shown');
   }
 }
 
@@ -438,6 +610,7 @@ async function observe(page, report, started) {
   const since = (at) => Number(((at - started) / 1000).toFixed(3));
   report.connectionStates = seen.connection.map((s) => ({ state: s.state, atSeconds: since(s.at) }));
   report.agentStates = seen.agent.map((s) => ({ state: s.state, atSeconds: since(s.at) }));
+  report.speakingMarks = seen.speaking.map(({ at, ...mark }) => ({ ...mark, atSeconds: since(at) }));
   report.agentAudio = {
     audioElements: seen.audio.elements,
     peakLevel: Number(seen.audio.peak.toFixed(4)),
@@ -445,6 +618,52 @@ async function observe(page, report, started) {
     audibleSeconds: seen.audio.audibleMs / 1000,
   };
   report.transcript ??= await page.evaluate(lines, '[data-testid="transcript"] li');
+}
+
+// The names of the fields of a JSON request body, or null when it is not a JSON object.
+function bodyFields(data) {
+  try {
+    const body = JSON.parse(data ?? '');
+    return body !== null && typeof body === 'object' ? Object.keys(body) : null;
+  } catch {
+    return null;
+  }
+}
+
+// A Chromium whose fake microphone plays `wav`; each caller of invite mode has one of their own.
+async function launch(opts, wav) {
+  const args = [...CHROMIUM_FLAGS];
+  if (wav) args.push(`--use-file-for-fake-audio-capture=${wav}`);
+  return chromium.launch({ executablePath: opts.chromium, args, timeout: opts.timeoutMs }).catch((error) => {
+    process.stderr.write(`call.mjs: Chromium (${opts.chromium}) did not start: ${error.message}\n`);
+    process.exit(1);
+  });
+}
+
+// A page that records into `report` what it shows and every request its own code makes.
+async function openPage(browser, opts, session, report) {
+  const context = await browser.newContext({ viewport: opts.viewport });
+  const clipboard = opts.mode === 'invite' ? ['clipboard-read', 'clipboard-write'] : [];
+  await context.grantPermissions(['microphone', ...clipboard]);
+  await context.addInitScript(installMonitor, AUDIBLE_LEVEL);
+  if (session) {
+    await context.addInitScript(storeSession, JSON.parse(await readFile(session, 'utf8')));
+  }
+  const page = await context.newPage();
+  page.on('console', (m) => m.type() === 'error' && report.console.push(m.text()));
+  page.on('pageerror', (e) => report.console.push(`page error: ${e.message}`));
+  page.on('response', (r) => r.status() >= 400 && report.httpErrors.push(`${r.status()} ${r.url()}`));
+  // Every request the page's own code makes (token, sign-in), with the credentials it sent.
+  page.on('request', (r) => {
+    if (!['fetch', 'xhr'].includes(r.resourceType())) return;
+    const entry = { method: r.method(), url: r.url(), authorization: null, fields: bodyFields(r.postData()) };
+    report.requests.push(entry);
+    r.allHeaders().then(
+      (headers) => (entry.authorization = headers.authorization ?? null),
+      () => undefined,
+    );
+  });
+  return page;
 }
 
 async function main() {
@@ -460,50 +679,49 @@ async function main() {
     httpErrors: [],
     requests: [],
   };
-  const args = [...CHROMIUM_FLAGS];
-  if (opts.wav) args.push(`--use-file-for-fake-audio-capture=${opts.wav}`);
-  const browser = await chromium
-    .launch({ executablePath: opts.chromium, args, timeout: opts.timeoutMs })
-    .catch((error) => {
-      process.stderr.write(`call.mjs: Chromium (${opts.chromium}) did not start: ${error.message}\n`);
-      process.exit(1);
-    });
+  const browsers = [await launch(opts, opts.wav)];
+  const pages = [];
   let call = null;
   try {
-    report.browser = browser.version();
-    const context = await browser.newContext({ viewport: opts.viewport });
-    await context.grantPermissions(['microphone']);
-    await context.addInitScript(installMonitor, AUDIBLE_LEVEL);
-    if (opts.session) {
-      await context.addInitScript(storeSession, JSON.parse(await readFile(opts.session, 'utf8')));
-    }
-    const page = await context.newPage();
-    page.on('console', (m) => m.type() === 'error' && report.console.push(m.text()));
-    page.on('pageerror', (e) => report.console.push(`page error: ${e.message}`));
-    page.on('response', (r) => r.status() >= 400 && report.httpErrors.push(`${r.status()} ${r.url()}`));
-    // Every request the page's own code makes (token, sign-in), with the credentials it sent.
-    page.on('request', (r) => {
-      if (!['fetch', 'xhr'].includes(r.resourceType())) return;
-      const entry = { method: r.method(), url: r.url(), authorization: null };
-      report.requests.push(entry);
-      r.allHeaders().then(
-        (headers) => (entry.authorization = headers.authorization ?? null),
-        () => undefined,
-      );
+    report.browser = browsers[0].version();
+    pages.push({
+      page: await openPage(browsers[0], opts, opts.session, report),
+      report,
+      file: 'failure.png',
     });
-    call = new Call(opts, page, report);
+    call = new Call(opts, pages[0].page, report);
+    let run = () => call.run();
+    if (opts.mode === 'invite') {
+      // The second caller's page, in a browser of its own: Chromium has one fake microphone.
+      browsers.push(await launch(opts, opts.inviteeWav));
+      report.invitee = { console: [], httpErrors: [], requests: [] };
+      const page = await openPage(browsers[1], opts, opts.inviteeSession, report.invitee);
+      pages.push({ page, report: report.invitee, file: 'invitee-failure.png' });
+      const invitee = new Call(opts, page, report.invitee, {
+        label: 'invitee-',
+        url: null,
+        session: opts.inviteeSession,
+        steps: report.steps,
+      });
+      const invited = new InvitedCall(call, invitee);
+      run = () => invited.run();
+    }
     try {
-      await call.run();
+      await run();
       report.ok = true;
     } catch (error) {
       report.error = { ...report.error, failure: error instanceof StepError ? error.message : String(error) };
-      const file = path.join(opts.screenshots, 'failure.png');
-      await page.screenshot({ path: file, fullPage: true }).catch(() => undefined);
-      report.failureScreenshot = file;
+      for (const { page, report: shown, file } of pages) {
+        const screenshot = path.join(opts.screenshots, file);
+        await page.screenshot({ path: screenshot, fullPage: true }).catch(() => undefined);
+        shown.failureScreenshot = screenshot;
+      }
     }
-    await observe(page, report, call.started).catch((e) => report.console.push(`observe: ${e.message}`));
+    for (const { page, report: shown } of pages) {
+      await observe(page, shown, call.started).catch((e) => shown.console.push(`observe: ${e.message}`));
+    }
   } finally {
-    await browser.close();
+    for (const browser of browsers) await browser.close();
   }
   report.totalSeconds = call?.elapsed() ?? 0;
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

@@ -59,6 +59,8 @@ def run_call(
     wav: Path | None,
     mode: str = "call",
     session: Path | None = None,
+    invitee_wav: Path | None = None,
+    invitee_session: Path | None = None,
     outage: float | None = None,
     pause_after: str | None = None,
     on_pause: Callable[[], object] | None = None,
@@ -69,8 +71,9 @@ def run_call(
 
     With `pause_after`, `on_pause` runs while the page waits after that step (e.g. with the
     call still connected). With `session` (a file from `SupabaseProject.session_file`), the
-    page starts signed in and the call ends with Sign out. Fails, naming the step, when the
-    browser did not get through.
+    page starts signed in and the call ends with Sign out. In "invite" mode a second caller
+    with `invitee_wav` as microphone (and `invitee_session`, if given) joins from the invite
+    link. Fails, naming the step, when the browser did not get through.
     """
     node, chromium = browser_tools()
     args = [node, str(CALL_SCRIPT), "--url", url, "--screenshots", str(artifacts), "--mode", mode]
@@ -79,6 +82,10 @@ def run_call(
         args += ["--wav", str(wav)]
     if session is not None:
         args += ["--session", str(session)]
+    if invitee_wav is not None:
+        args += ["--invitee-wav", str(invitee_wav)]
+    if invitee_session is not None:
+        args += ["--invitee-session", str(invitee_session)]
     if outage is not None:
         args += ["--outage", str(outage)]
     if pause_after is not None:

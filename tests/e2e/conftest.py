@@ -88,8 +88,11 @@ class TokenService:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/functions/v1/livekit-token"
 
-    def start(self, *, guests: bool = True, supabase_url: str | None = None) -> TokenService:
-        """Guests on, as in the keyless demo; or off, trusting the key set of `supabase_url`."""
+    def start(
+        self, *, guests: bool = True, supabase_url: str | None = None, max_callers: int = 1
+    ) -> TokenService:
+        """Guests on, as in the keyless demo; or off, trusting the key set of `supabase_url`.
+        Rooms hold one caller, as by default; `max_callers` above 1 turns invites on."""
         assert not port_open(self.port), f"token port {self.port} is taken"
         env = {
             "PORT": str(self.port),
@@ -99,6 +102,7 @@ class TokenService:
             "LIVEKIT_AGENT_NAME": self.agent_name,
             "ALLOW_GUESTS": "true" if guests else "false",
             "CORS_ALLOWED_ORIGINS": ",".join(self.site_origins),
+            "ROOM_MAX_CALLERS": str(max_callers),
         }
         if supabase_url is not None:
             env["SUPABASE_URL"] = supabase_url
@@ -147,6 +151,21 @@ def token_service(
         yield service
     finally:
         service.stop()
+
+
+# Callers a room holds when invites are on: the one who started the call and two invited.
+PARTY_CALLERS = 3
+
+
+@pytest.fixture
+def inviting_token_service(
+    token_service: TokenService, supabase_project: SupabaseProject
+) -> TokenService:
+    """The token function started with invites on: signed-in callers only (guests cannot
+    invite), trusting `supabase_project`, rooms of up to PARTY_CALLERS callers."""
+    return token_service.start(
+        guests=False, supabase_url=supabase_project.url, max_callers=PARTY_CALLERS
+    )
 
 
 class StaticSite:

@@ -11,25 +11,33 @@ these tests.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
+from livekit import api
 
 from tests.agent.conftest import AgentWorker
-from tests.e2e.browser import assert_conversation, run_call, states
+from tests.e2e.browser import Report, assert_conversation, run_call, speech_wav, states
 from tests.e2e.conftest import TokenService
 from tests.e2e.supabase_project import SupabaseProject
 from tests.helpers import eventually
+from voicefleet_agent.providers.replies import offline_reply
+from voicefleet_devstack.livekit import LiveKitServer
 from voicefleet_devstack.process import port_open
+from voicefleet_operator.livekit_load import Collector, Endpoint
 
 # Shorter than livekit-server's and the agent's patience for a lost participant.
 OUTAGE_SECONDS = 5
 # Longer than the LiveKit client's own reconnect attempts.
 LONG_OUTAGE_SECONDS = 75
+# The invited caller says something else than the first, so each answer shows whose turn it was.
+INVITEE_SPEECH = "Good evening. Please tell me a story about the sea."
 
 
 def test_a_caller_talks_with_the_agent_in_chromium(
@@ -177,3 +185,146 @@ def _status_without_sign_in(url: str) -> int:
             return int(response.status)
     except urllib.error.HTTPError as err:
         return err.code
+
+
+def test_an_invited_caller_joins_the_call_and_both_pages_show_who_speaks(
+    signin_frontend: str,
+    agent_worker: AgentWorker,
+    inviting_token_service: TokenService,
+    supabase_project: SupabaseProject,
+    livekit: LiveKitServer,
+    agent_name: str,
+    speech: Path,
+    artifacts: Path,
+    tmp_path: Path,
+) -> None:
+    """Caller A talks with the agent, mutes and copies an invite link from the page; caller B,
+    in a browser of their own with their own microphone, opens it and joins the same call. Both
+    pages list both callers and one agent, A's page marks B and then the agent speaking, and
+    the agent's answer to B follows B's line on both pages. One call is one session, however
+    many people are in it."""
+    inviter, invitee = str(uuid.uuid4()), str(uuid.uuid4())
+    files = {
+        user: supabase_project.session_file(
+            artifacts / f"session-{user}.json",
+            supabase_project.session(user, f"{user}@example.com"),
+        )
+        for user in (inviter, invitee)
+    }
+    completed = agent_worker.sample("voicefleet_agent_sessions_total")
+    during: list[tuple[float, int]] = []
+
+    def count_sessions() -> None:
+        """While both callers are in the call: one active session, one session of demand."""
+        eventually(lambda: _demand(livekit, agent_name) == 1, 15)
+        during.append(
+            (agent_worker.sample("voicefleet_agent_active_sessions"), _demand(livekit, agent_name))
+        )
+
+    report = run_call(
+        signin_frontend, artifacts, wav=speech, mode="invite", session=files[inviter],
+        invitee_wav=speech_wav(tmp_path / "invitee.wav", INVITEE_SPEECH),
+        invitee_session=files[invitee], pause_after="invitee-answer-shown",
+        on_pause=count_sessions,
+    )  # fmt: skip
+    b = report["invitee"]
+
+    # A's own turn first, then the invite, read from the page's link box and its copy.
+    assert_conversation(report)
+    link = report["invite"]["link"]
+    assert link.startswith(f"{signin_frontend}?invite="), link
+    assert report["invite"]["copied"] == link
+    assert b["startButton"] == "Join the call", b
+    assert b["invitedNotice"] == (
+        "You were invited: this page joins someone's call, with their agent already in it."
+    )
+    token_url = inviting_token_service.url
+    assert _token_calls(report, token_url) == [["agentName"], ["invite_with_token"]]
+    assert _token_calls(b, token_url) == [["invite_code"]], "B must join without a dispatch"
+
+    # Both pages: the two callers by identity, and one agent, the same one.
+    agent = _agent(report["rosters"]["joined"])
+    assert _agent(b["rosters"]["joined"]) == agent
+    shown = [(report, "joined", inviter, invitee), (b, "joined", invitee, inviter),
+             (b, "answered", invitee, inviter)]  # fmt: skip
+    for page, moment, me, other in shown:
+        everyone = [("agent", agent, "Agent"), ("person", other, other), ("you", me, "You")]
+        assert _people(page["rosters"][moment]) == everyone, page["rosters"][moment]
+    assert _people(report["rosters"]["left"]) == [
+        ("agent", agent, "Agent"),
+        ("you", inviter, "You"),
+    ]
+
+    # A's page marked B speaking while B's microphone spoke (after B joined, by the time B's
+    # words were transcribed), then the agent while it answered B.
+    at = {step["name"]: step["atSeconds"] for step in report["steps"]}
+    b_speaking = _marked(report, invitee, at["invitee-agent-joined"], at["invitee-transcribed"])
+    assert b_speaking, report["speakingMarks"]
+    assert _marked(report, agent, b_speaking[0], at["invitee-answered"]), report["speakingMarks"]
+
+    # B's words and the agent's answer to them, attributed alike on both pages.
+    said, answer = _turn(report["transcriptAtAnswer"], invitee, speaker="person")
+    assert (said, answer) == _turn(b["transcriptAtAnswer"], invitee, speaker="user")
+    assert answer == offline_reply(said), f"agent answered {answer!r} to B's {said!r}"
+    assert states(b, "connectionStates")[-1] == "disconnected", b["connectionStates"]
+
+    # Two people, one call: one session for the worker and in the operator's demand.
+    assert during == [(1, 1)], during
+    eventually(lambda: agent_worker.sample("voicefleet_agent_active_sessions") == 0, 30)
+    eventually(lambda: agent_worker.sample("voicefleet_agent_sessions_total") > completed, 30)
+    assert agent_worker.sample("voicefleet_agent_sessions_total") == completed + 1
+
+
+def _demand(livekit: LiveKitServer, agent_name: str) -> int:
+    """Sessions of the agent as the operator counts them from LiveKit."""
+
+    async def poll() -> int:
+        endpoint = Endpoint(livekit.url, livekit.api_key, livekit.api_secret)
+        collector = Collector(endpoint, 1.0, lambda _: None)
+        async with api.LiveKitAPI(endpoint.http_url, livekit.api_key, livekit.api_secret) as lk:
+            await collector.poll(lk)
+        assert collector.snapshot.error is None, collector.snapshot.error
+        return collector.snapshot.sessions[agent_name]
+
+    return asyncio.run(poll())
+
+
+def _token_calls(page: Report, url: str) -> list[list[str]]:
+    """The fields of each token function request the page made."""
+    return [request["fields"] for request in page["requests"] if request["url"] == url]
+
+
+def _people(roster: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    return sorted((p["role"], p["identity"], p["name"]) for p in roster)
+
+
+def _agent(roster: list[dict[str, Any]]) -> str:
+    agents = [p["identity"] for p in roster if p["role"] == "agent"]
+    assert len(agents) == 1, f"not exactly one agent: {roster}"
+    return str(agents[0])
+
+
+def _marked(page: Report, identity: str, after: float, before: float) -> list[float]:
+    """When the page marked `identity` speaking between two moments of the call."""
+    return [
+        mark["atSeconds"]
+        for mark in page["speakingMarks"]
+        if mark["identity"] == identity
+        and mark["speaking"]
+        and after <= mark["atSeconds"] <= before
+    ]
+
+
+def _turn(transcript: list[dict[str, Any]], identity: str, *, speaker: str) -> tuple[str, str]:
+    """The newest turn of `identity` (their final lines, all as `speaker`) and the agent line
+    right after it."""
+    last = max(i for i, line in enumerate(transcript) if line["identity"] == identity)
+    first = last
+    while first > 0 and transcript[first - 1]["identity"] == identity:
+        first -= 1
+    turn = transcript[first : last + 1]
+    assert all(line["speaker"] == speaker and line["final"] for line in turn), transcript
+    answers = transcript[last + 1 : last + 2]
+    assert [(line["speaker"], line["final"]) for line in answers] == [("agent", True)], transcript
+    answer = answers[0]
+    return " ".join(line["text"] for line in turn), str(answer["text"])
