@@ -124,6 +124,13 @@ WORKER_CPU = Counter(
     "CPU time of the worker's processes, job processes that have exited included.",
     COMMON,
 )
+CONVERSATION_CARRYOVER = Counter(
+    "voicefleet_agent_conversation_carryover_total",
+    "Conversations sealed into the room after an agent turn (operation save: saved, failed, "
+    "skipped) and read back by an agent sent into a call it lost (operation restore: "
+    "restored, missing, unreadable, failed).",
+    (*COMMON, "operation", "outcome"),
+)
 WORKER_MEMORY = Gauge(
     "voicefleet_agent_worker_memory_bytes",
     "Proportional set size of the worker's processes.",

@@ -22,7 +22,7 @@ from livekit.protocol.models import ParticipantInfo
 from prometheus_client import Counter
 
 from voicefleet_agent.metrics import COMMON, Labels
-from voicefleet_agent.resume import resume_metadata
+from voicefleet_models.room import resume_metadata
 
 logger = logging.getLogger("voicefleet.recovery")
 POLL_SECONDS = 0.25

@@ -24,7 +24,7 @@ from livekit.agents.voice.events import CloseEvent, ConversationItemAddedEvent
 from opentelemetry.sdk.trace import TracerProvider
 
 from voicefleet_agent.call_limits import CallLimits
-from voicefleet_agent.config import AgentConfig
+from voicefleet_agent.conversation_store import ConversationStore
 from voicefleet_agent.custom import build_agent
 from voicefleet_agent.floor import TRANSCRIPT_SECONDS, Floor, FloorSwitch
 from voicefleet_agent.health import HealthServer
@@ -37,12 +37,14 @@ from voicefleet_agent.metrics import (
     set_worker_state,
 )
 from voicefleet_agent.pipeline import Pipeline, build_pipeline, load_vad
+from voicefleet_agent.placement import mark_pod
 from voicefleet_agent.process_tree import WorkerProcesses
 from voicefleet_agent.recovery import LostJobWatch
-from voicefleet_agent.resume import RESUME_LINE, resumed
-from voicefleet_agent.tool_spec import header_variables
+from voicefleet_agent.resume import RESUME_LINE, restore_conversation, resumed
 from voicefleet_agent.tools import ToolClient, build_tools
 from voicefleet_agent.tracing import configure_tracing, record_stt_span
+from voicefleet_models.agent_config import AgentConfig
+from voicefleet_models.tool_spec import header_variables
 
 logger = logging.getLogger("voicefleet.agent")
 
@@ -200,6 +202,20 @@ async def entrypoint(ctx: JobContext) -> None:
 
     session.on("conversation_item_added", on_item)
     session.on("close", on_close)
+    # A call whose agent was lost continues the conversation its predecessor saved.
+    agent = build_agent(state.config, tools)
+    conversation = ConversationStore(
+        ctx.api,
+        ctx.room,
+        ctx.job.room.name,
+        os.environ,
+        labels_of(state.config),
+        tool_content=state.config.observability.trace_tool_content,
+        extra_secrets=header_variables(state.config.tools),
+    )
+    if resumed(ctx.job.metadata):
+        await restore_conversation(agent, conversation)
+    conversation.watch(session)
     # Several callers may share the room: the session listens to whoever has the floor, and
     # closes (as the framework does for one caller) only when the last one leaves.
     turn = state.config.pipeline.turn
@@ -214,7 +230,7 @@ async def entrypoint(ctx: JobContext) -> None:
     # Unless the config allows it, no participant may drive the session remotely: the
     # framework's default would show any caller the instructions and let it mute the agent.
     await session.start(
-        agent=build_agent(state.config, tools),
+        agent=agent,
         room=ctx.room,
         room_options=room_io.RoomOptions(
             audio_input=room_io.AudioInputOptions(
@@ -224,6 +240,7 @@ async def entrypoint(ctx: JobContext) -> None:
         ),
         session_host=state.config.remote_session,
     )
+    await mark_pod(ctx.room, os.environ)
     floor_switch.start()
     limits.start()
     if resumed(ctx.job.metadata):

@@ -21,6 +21,7 @@ from voicefleet_operator.scaling import SPEC_REPLICAS
 from voicefleet_operator.state import AgentKey, FleetState, Indexes, Launch, RegionKey
 from voicefleet_operator.storage import UnmarkedProgress
 from voicefleet_operator.worker_load import WorkerPod, marks_of
+from voicefleet_operator.worker_loss import WorkerLossWatch, pod_view
 
 RESOURCE = (GROUP, VERSION, PLURAL)
 MANAGED = {"app.kubernetes.io/managed-by": "voicefleet"}
@@ -51,6 +52,7 @@ async def start(*, settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: A
         network_policies=launch.network_policies,
     )
     configure(settings, state)
+    memo["worker_loss"] = WorkerLossWatch(state.collectors)
     memo["autoscaler"] = loop = Autoscaler(state)
     task = asyncio.create_task(
         while_leading(launch.leadership, loop.run), name="voicefleet autoscaler"
@@ -73,6 +75,13 @@ def configure(settings: kopf.OperatorSettings, state: FleetState) -> None:
         settings.watching.label_selectors[resource] = ",".join(
             f"{k}={v}" for k, v in MANAGED.items()
         )
+    logging.getLogger("kopf.objects").addFilter(_quiet_pod_events)
+
+
+def _quiet_pod_events(record: logging.LogRecord) -> bool:
+    """Every worker pod's status change passes through worker_loss: a line for each would
+    drown the useful ones (a death it finds is logged by worker_loss.py)."""
+    return not record.getMessage().startswith("Handler 'worker_loss' succeeded")
 
 
 @kopf.on.cleanup()
@@ -127,6 +136,24 @@ async def fleet_configs(
     VoiceAgent): a retired configuration is deleted once no pod is left here with it."""
     config = config_in_use({"spec": dict(spec)})
     return {fleet_key(namespace, labels)[:2]: config} if config else None
+
+
+@kopf.on.event("", "v1", "pods", labels=MANAGED)
+async def worker_loss(
+    *,
+    event: kopf.RawEvent,
+    namespace: str | None,
+    labels: kopf.Labels,
+    meta: kopf.Meta,
+    status: kopf.Status,
+    memo: kopf.Memo,
+    **_: Any,
+) -> None:
+    """A worker container that died without draining: its calls get an agent again
+    (worker_loss.py)."""
+    watch: WorkerLossWatch = memo["worker_loss"]
+    view = None if event["type"] == "DELETED" else pod_view(meta, status)
+    watch.observe(fleet_key(namespace, labels), meta.get("name", ""), meta.get("uid", ""), view)
 
 
 def fleet_key(namespace: str | None, labels: kopf.Labels) -> RegionKey:

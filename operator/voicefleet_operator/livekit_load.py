@@ -20,16 +20,18 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 
 import aiohttp
 from livekit import api
 from prometheus_client import Counter as MetricCounter
 from prometheus_client import Gauge, Histogram
 
-from voicefleet_operator.redispatch import Redispatcher, lost_agent
+from voicefleet_operator.redispatch import REDISPATCHES, Redispatcher, lost_agent
 from voicefleet_operator.rooms import NEW_ROOM_SECONDS, RoomLookups
+from voicefleet_operator.worker_loss import WORKER_LOST, served_by
 
 log = logging.getLogger(__name__)
 TIMEOUT = aiohttp.ClientTimeout(total=5)
@@ -117,7 +119,7 @@ class Collector:
         self._task: asyncio.Task[None] | None = None
         self._lk: api.LiveKitAPI | None = None
         self._redispatcher = Redispatcher()
-        self._restoring: set[asyncio.Task[str]] = set()
+        self._restoring: set[asyncio.Task[object]] = set()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"livekit-poll {self.endpoint.url}")
@@ -151,10 +153,53 @@ class Collector:
             self._joined[room] = (identities, time.monotonic())
         reason = lost_agent(event)
         if reason is not None and self._lk is not None:
-            task = asyncio.create_task(self._redispatcher.restore(self._lk, room, reason))
-            self._restoring.add(task)
-            task.add_done_callback(self._restoring.discard)
+            self._restore_in_background(self._redispatcher.restore(self._lk, room, reason))
         self.poke()
+
+    def worker_lost(self, pod: str) -> None:
+        """The worker container of `pod` died: put back the calls its agents were in."""
+        if self._lk is not None:
+            self._restore_in_background(self._put_back_pod(self._lk, pod))
+
+    def _restore_in_background(self, work: Coroutine[object, object, object]) -> None:
+        task = asyncio.create_task(work)
+        self._restoring.add(task)
+        task.add_done_callback(self._restoring.discard)
+
+    async def _put_back_pod(self, lk: api.LiveKitAPI, pod: str) -> None:
+        """Find the rooms whose agent ran in `pod` (every room with participants, or too
+        young for ListRooms to count them), remove those agents and dispatch again."""
+        try:
+            listed = (await lk.room.list_rooms(api.ListRoomsRequest())).rooms
+        except Exception:  # LiveKit unreadable: LiveKit's own timeout and webhook remain
+            log.exception("could not list the rooms of worker %s", pod)
+            REDISPATCHES.labels(WORKER_LOST, "failed").inc()
+            return
+        now = time.time()
+        rooms = [
+            r.name
+            for r in listed
+            if r.num_participants > 0 or now - r.creation_time < YOUNG_ROOM_SECONDS
+        ]
+        served = served_by(await self.rooms.listings(lk, rooms), pod)
+        outcomes = await self.rooms.each(
+            [partial(self._put_back, lk, room, agents) for room, agents in served.items()]
+        )
+        log.info("worker %s lost: rooms %s", pod, dict(zip(served, outcomes, strict=True)))
+
+    async def _put_back(self, lk: api.LiveKitAPI, room: str, agents: set[str]) -> str:
+        """Remove the dead agents (so the room has none, and LiveKit's later webhook says
+        PARTICIPANT_REMOVED, which restores nothing), then restore the room."""
+        removed = set()
+        for identity in sorted(agents):
+            try:
+                await lk.room.remove_participant(
+                    api.RoomParticipantIdentity(room=room, identity=identity)
+                )
+                removed.add(identity)
+            except Exception:  # noqa: BLE001 - gone already, or LiveKit refused: restore decides
+                log.warning("could not remove agent %s from room %s", identity, room)
+        return await self._redispatcher.restore(lk, room, WORKER_LOST, removed)
 
     def verifier(self) -> api.TokenVerifier:
         return api.TokenVerifier(self.endpoint.api_key, self.endpoint.api_secret)
@@ -314,6 +359,11 @@ class Collectors:
 
     def all(self) -> list[Collector]:
         return list(self._by_endpoint.values())
+
+    def reading(self, user: User) -> Collector | None:
+        """The collector `user` reads, if any."""
+        bound = self._bound.get(user)
+        return self._by_endpoint.get(bound[0]) if bound is not None else None
 
     async def stop(self) -> None:
         collectors = [*self._by_endpoint.values()]

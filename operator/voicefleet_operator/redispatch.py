@@ -11,17 +11,20 @@ back instead of starting as for a new call.
 
 from __future__ import annotations
 
-import json
 import logging
+from collections.abc import Set as AbstractSet
 
 from livekit import api
 from livekit.protocol.models import DisconnectReason, ParticipantInfo
 from prometheus_client import Counter
 
+from voicefleet_models.room import resume_metadata
+
 log = logging.getLogger(__name__)
 
 # An agent that leaves by itself (its session ended), is removed, or whose room closes says
-# so; these are the ways a participant goes without choosing to.
+# so; these are the ways a participant goes without choosing to. An agent the operator removed
+# because its worker died (worker_loss.py) leaves as PARTICIPANT_REMOVED: already restored.
 LOST = {
     DisconnectReason.CONNECTION_TIMEOUT,
     DisconnectReason.SIGNAL_CLOSE,
@@ -32,13 +35,12 @@ CALLERS = {ParticipantInfo.Kind.STANDARD, ParticipantInfo.Kind.SIP}
 # A room whose agents keep getting lost (a call that crashes every worker it reaches) is
 # given up after this many dispatches rather than taking down the fleet one worker at a time.
 MAX_PER_ROOM = 3
-RESUMED = "voicefleet.resumed"
 
 REDISPATCHES = Counter(
     "voicefleet_operator_redispatches_total",
     "Agents dispatched again into a room whose agent was lost mid-call, by why it was lost "
     "and what was done (dispatched, or skipped: agent_present, no_caller, no_dispatch, "
-    "given_up, failed).",
+    "given_up, failed); reason worker_lost: its worker's container died in its pod.",
     ["reason", "outcome"],
 )
 
@@ -54,10 +56,6 @@ def lost_agent(event: api.WebhookEvent) -> str | None:
     return str(DisconnectReason.Name(participant.disconnect_reason)).lower()
 
 
-def resume_metadata(reason: str) -> str:
-    return json.dumps({RESUMED: {"lostBy": reason}})
-
-
 class Redispatcher:
     """Sends agents back into rooms, counting how often each room needed it."""
 
@@ -67,20 +65,25 @@ class Redispatcher:
     def forget(self, room: str) -> None:
         self._dispatched.pop(room, None)
 
-    async def restore(self, lk: api.LiveKitAPI, room: str, reason: str) -> str:
+    async def restore(
+        self, lk: api.LiveKitAPI, room: str, reason: str, removed: AbstractSet[str] = frozenset()
+    ) -> str:
         """Dispatch the room's agents again if a caller waits there without one; what was
-        done (the metric's outcome)."""
-        outcome = await self._restore(lk, room, reason)
+        done (the metric's outcome). `removed`: agents just removed from the room, not counted
+        should the listing still show them."""
+        outcome = await self._restore(lk, room, reason, removed)
         REDISPATCHES.labels(reason, outcome).inc()
         log.info("agent lost in room %s (%s): %s", room, reason, outcome)
         return outcome
 
-    async def _restore(self, lk: api.LiveKitAPI, room: str, reason: str) -> str:
+    async def _restore(
+        self, lk: api.LiveKitAPI, room: str, reason: str, removed: AbstractSet[str]
+    ) -> str:
         if self._dispatched.get(room, 0) >= MAX_PER_ROOM:
             return "given_up"
         try:
             listing = await lk.room.list_participants(api.ListParticipantsRequest(room=room))
-            kinds = [p.kind for p in listing.participants]
+            kinds = [p.kind for p in listing.participants if p.identity not in removed]
             if ParticipantInfo.Kind.AGENT in kinds:
                 return "agent_present"
             if not any(kind in CALLERS for kind in kinds):

@@ -20,6 +20,8 @@ from functools import partial
 from typing import TypeVar
 
 from livekit import api
+from livekit.protocol.models import ParticipantInfo
+from livekit.protocol.room import ListParticipantsResponse
 
 LOOKUP_CONCURRENCY = 16
 # A dispatch made through the API follows the caller's join by moments: a room younger than
@@ -102,6 +104,26 @@ class RoomLookups:
             rooms, lambda room: lk.room.list_participants(api.ListParticipantsRequest(room=room))
         )
         return {room: len(found.participants) for room, found in counts.items()}
+
+    async def listings(
+        self, lk: api.LiveKitAPI, rooms: list[str]
+    ) -> dict[str, list[ParticipantInfo]]:
+        """The participants of each room that could be read, sharing the poll's bound (a room
+        that failed or closed meanwhile is left out, not counted as a poll error)."""
+
+        def listing(room: str) -> Callable[[], Awaitable[ListParticipantsResponse]]:
+            return partial(lk.room.list_participants, api.ListParticipantsRequest(room=room))
+
+        results = await bounded(self._limit, [listing(room) for room in rooms])
+        return {
+            room: list(result.participants)
+            for room, result in zip(rooms, results, strict=True)
+            if not isinstance(result, Exception)
+        }
+
+    async def each(self, calls: Iterable[Callable[[], Awaitable[T]]]) -> list[T | Exception]:
+        """Run calls about this endpoint's rooms within the same bound as the poll's."""
+        return await bounded(self._limit, calls)
 
     async def dispatches(
         self, lk: api.LiveKitAPI, live: set[str], new: AbstractSet[str] = frozenset()

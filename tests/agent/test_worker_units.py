@@ -65,6 +65,7 @@ AGENT_METRICS = {
     "voicefleet_agent_draining": ("gauge", set()),
     "voicefleet_agent_worker_cpu_seconds": ("counter", set()),
     "voicefleet_agent_worker_memory_bytes": ("gauge", set()),
+    "voicefleet_agent_conversation_carryover": ("counter", {"operation", "outcome"}),
 }
 
 

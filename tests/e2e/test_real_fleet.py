@@ -18,6 +18,7 @@ import psutil
 import pytest
 import yaml
 from livekit import api
+from livekit.protocol.models import ParticipantInfo
 
 from voicefleet_agent.loadtest import Caller, utterance_pcm
 from voicefleet_agent.resume import RESUME_LINE
@@ -25,10 +26,11 @@ from voicefleet_devstack.cluster import LocalCluster
 from voicefleet_devstack.images import Image, build_example
 from voicefleet_devstack.livekit import LiveKitServer
 from voicefleet_devstack.node import RealNode
+from voicefleet_models.room import POD_ATTRIBUTE
+from voicefleet_operator.chart import CHART, helm
 
 from ..agent.test_custom_agent import CLINIC as EXAMPLE
 from ..agent.test_custom_agent import greeted_then_offered_slots, heard_reliably
-from ..delivery.chart import CHART, helm
 from ..helpers import eventually
 
 NS = "vf-real"
@@ -281,6 +283,60 @@ async def test_a_job_process_killed_in_a_pod_is_replaced_and_the_caller_greeted_
         assert call.caller.agent_identity not in (lost, None)
         await asyncio.to_thread(eventually, lambda: greeted_back(call), 20)
         await call.answered("can you still hear me")
+
+
+# Well under livekit-server's ~21 s connection timeout, after which its webhook would have
+# brought an agent back anyway: only the pod-side detection gets the call back this soon.
+WORKER_BACK_WITHIN = 8.0
+
+
+async def test_a_worker_container_killed_in_a_pod_is_noticed_and_the_caller_greeted_back(
+    agent_fleet: LocalCluster, node_livekit: LiveKitServer, real_node: RealNode
+) -> None:
+    """The whole worker dies (its container's main process is killed, its job processes with
+    it): the operator sees the container die in the pod's status, removes the dead agent from
+    the room and dispatches it again; the warm worker takes the call and greets the caller."""
+    eventually(lambda: settled(agent_fleet, 1), timeout=180)
+    async with Call(node_livekit, "real-worker-lost") as call:
+        await call.answered()
+        await call.caller.wait_agent_silent(0.8, ANSWER_TIMEOUT)
+        lost = call.caller.agent_identity
+        load = wait_for_load(agent_fleet, [0, 1])
+        (busy,) = [name for name, sessions in load.items() if sessions == 1]
+        # The job named its pod beside the framework's own attributes, which it kept.
+        attributes = await agent_attributes(node_livekit, "real-worker-lost")
+        assert attributes.get(POD_ATTRIBUTE) == busy, attributes
+        assert "lk.agent.state" in attributes, attributes
+        status = container_status(agent_fleet, busy)
+        psutil.Process(real_node.container_pid(status["containerID"])).kill()
+        killed = time.time()
+        heard = await call.caller.wait_audible_after(killed, WORKER_BACK_WITHIN)
+        print(
+            f"worker container of {busy} killed → the new agent heard after {heard - killed:.1f}s"
+        )
+        assert call.caller.agent_identity not in (lost, None)
+        await asyncio.to_thread(eventually, lambda: greeted_back(call), 20)
+        await call.answered("can you still hear me")
+    # The same pod restarted its container (restartPolicy Always); the fleet settles back to
+    # its warm worker alone before the next test places calls.
+    restarts = status["restartCount"]
+    eventually(lambda: container_status(agent_fleet, busy)["restartCount"] > restarts, 60)
+    eventually(lambda: settled(agent_fleet, 1), timeout=180)
+
+
+async def agent_attributes(server: LiveKitServer, room: str) -> dict[str, str]:
+    """The attributes of the room's agent participant, as LiveKit lists them."""
+    async with api.LiveKitAPI(server.http_url, server.api_key, server.api_secret) as lk:
+        listing = await lk.room.list_participants(api.ListParticipantsRequest(room=room))
+    (agent,) = [p for p in listing.participants if p.kind == ParticipantInfo.Kind.AGENT]
+    return dict(agent.attributes)
+
+
+def container_status(cluster: LocalCluster, pod: str) -> dict[str, Any]:
+    out = cluster.kubectl("get", "pod", pod, "-n", NS, "-o", "json")
+    (status,) = json.loads(out)["status"]["containerStatuses"]
+    found: dict[str, Any] = status
+    return found
 
 
 def greeted_back(call: Call) -> bool:
