@@ -36,12 +36,21 @@ def binary(name: str) -> str:
     )
 
 
+# Ports already handed out: a port is free again once its probe socket closes, and the kernel
+# may pick it for the next probe, before the first taker has bound it.
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port on the loopback interface that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A TCP port on the loopback interface that nothing listens on right now, and that this
+    process has not handed out before."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
